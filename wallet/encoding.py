@@ -85,9 +85,7 @@ def loads_strict(
     if size > max_bytes:
         raise TooLargeError(f"{what} is {size} bytes, over the limit of {max_bytes}")
     try:
-        return json.loads(
-            data, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant
-        )
+        return json.loads(data, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
     except InputError:
         raise
     except RecursionError as err:
@@ -138,7 +136,11 @@ def _jcs(value: Any) -> str:
     if isinstance(value, dict):
         # JCS orders keys by their UTF-16 code units.
         items = sorted(value.items(), key=lambda kv: kv[0].encode("utf-16-be"))
-        return "{" + ",".join(json.dumps(k, ensure_ascii=False) + ":" + _jcs(v) for k, v in items) + "}"
+        return (
+            "{"
+            + ",".join(json.dumps(k, ensure_ascii=False) + ":" + _jcs(v) for k, v in items)
+            + "}"
+        )
     raise InputError(f"cannot canonicalise a {type(value).__name__}")
 
 

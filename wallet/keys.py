@@ -194,9 +194,7 @@ class PublicKey:
         r = int.from_bytes(signature[:size], "big")
         s = int.from_bytes(signature[size:], "big")
         try:
-            self.ec_key().verify(
-                encode_dss_signature(r, s), data, ec.ECDSA(_EC_HASH[self.type])
-            )
+            self.ec_key().verify(encode_dss_signature(r, s), data, ec.ECDSA(_EC_HASH[self.type]))
             return True
         except InvalidSignature:
             return False
@@ -252,7 +250,9 @@ class PrivateKey:
         if kty.is_okp:
             return cls.from_secret(kty, sodium.randombytes(32))
         key = ec.generate_private_key(_curve(kty))
-        return cls.from_secret(kty, key.private_numbers().private_value.to_bytes(_EC_SIZE[kty], "big"))
+        return cls.from_secret(
+            kty, key.private_numbers().private_value.to_bytes(_EC_SIZE[kty], "big")
+        )
 
     @classmethod
     def from_secret(cls, kty: KeyType, secret: bytes) -> PrivateKey:
