@@ -1,0 +1,1 @@
+"""Verifiable credentials: data model, Data Integrity proofs, JOSE / SD-JWT, status lists."""
