@@ -1,0 +1,1 @@
+"""The ``moi`` command line: JSON on stdout, one line on stderr and a non-zero exit on error."""

@@ -1,0 +1,87 @@
+"""Where a person's agent keeps its files, and how the CLI unlocks the wallet."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import base58
+
+from wallet import Wallet
+from wallet.errors import InputError, WalletNotFound
+
+WALLET_FILE = "wallet.db"
+
+
+@dataclass(frozen=True, slots=True)
+class Home:
+    path: Path
+
+    @classmethod
+    def locate(cls, flag: str | None) -> Home:
+        """``--home``, else ``MOI_HOME``, else ``~/.moi``."""
+        raw = flag or os.environ.get("MOI_HOME") or "~/.moi"
+        return cls(Path(raw).expanduser().resolve())
+
+    @property
+    def wallet_url(self) -> str:
+        return f"sqlite:///{self.path / WALLET_FILE}"
+
+    @property
+    def initialised(self) -> bool:
+        return (self.path / WALLET_FILE).exists()
+
+    def prepare(self) -> None:
+        """Create the home, readable by its owner only (it holds the wallet)."""
+        self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(self.path, 0o700)
+
+
+def _raw_key_from_env() -> bytes | None:
+    text = os.environ.get("MOI_WALLET_KEY")
+    if not text:
+        return None
+    text = text.strip()
+    try:
+        key = bytes.fromhex(text) if len(text) == 64 else base58.b58decode(text)
+    except ValueError:
+        raise InputError("MOI_WALLET_KEY must be 32 bytes in hex or base58") from None
+    if len(key) != 32:
+        raise InputError("MOI_WALLET_KEY must be 32 bytes in hex or base58")
+    return key
+
+
+def _passphrase(*, confirm: bool) -> str:
+    value = os.environ.get("MOI_PASSPHRASE")
+    if value is not None:
+        if not value:
+            raise InputError("MOI_PASSPHRASE is empty")
+        return value
+    if not sys.stdin.isatty():
+        raise InputError("no passphrase: set MOI_PASSPHRASE or run in a terminal")
+    first = getpass.getpass("Wallet passphrase: ")
+    if not first:
+        raise InputError("the passphrase must not be empty")
+    if confirm and getpass.getpass("Repeat the passphrase: ") != first:
+        raise InputError("the passphrases do not match")
+    return first
+
+
+async def create_wallet(home: Home) -> Wallet:
+    home.prepare()
+    raw_key = _raw_key_from_env()
+    if raw_key is not None:
+        return await Wallet.create(home.wallet_url, raw_key=raw_key)
+    return await Wallet.create(home.wallet_url, passphrase=_passphrase(confirm=True))
+
+
+async def open_wallet(home: Home) -> Wallet:
+    if not home.initialised:
+        raise WalletNotFound(f"no wallet in {home.path}; run 'moi init' first")
+    raw_key = _raw_key_from_env()
+    if raw_key is not None:
+        return await Wallet.open(home.wallet_url, raw_key=raw_key)
+    return await Wallet.open(home.wallet_url, passphrase=_passphrase(confirm=False))

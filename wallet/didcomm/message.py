@@ -1,0 +1,227 @@
+"""The one plaintext message model moi uses inside: a DIDComm v2 JWM.
+
+DIDComm v1 (Aries) messages are translated to and from this model at the edge
+(:func:`from_aries` / :func:`to_aries`), so protocols see a single shape whichever family the
+peer speaks.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..encoding import dumps_compact, loads_object
+from ..errors import InputError, MalformedMessage
+
+#: The message type moi uses when none is given (DIDComm basic message 2.0).
+BASIC_MESSAGE_V2 = "https://didcomm.org/basicmessage/2.0/message"
+
+PLAINTEXT_TYP = "application/didcomm-plain+json"
+
+_MAX_ID = 256
+_MAX_TYPE = 512
+_MAX_RECIPIENTS = 100
+_HEADERS = (
+    "id",
+    "type",
+    "typ",
+    "from",
+    "to",
+    "thid",
+    "pthid",
+    "created_time",
+    "expires_time",
+    "body",
+    "attachments",
+    "from_prior",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A DIDComm v2 plaintext message. ``extra`` holds headers moi does not model."""
+
+    type: str
+    body: Mapping[str, Any] = field(default_factory=dict)
+    id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    frm: str | None = None
+    to: tuple[str, ...] = ()
+    thid: str | None = None
+    pthid: str | None = None
+    created_time: int | None = None
+    expires_time: int | None = None
+    attachments: tuple[Mapping[str, Any], ...] = ()
+    from_prior: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def thread_id(self) -> str:
+        """The thread this message belongs to (its own id when it starts one)."""
+        return self.thid or self.id
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": self.id, "type": self.type, "typ": PLAINTEXT_TYP}
+        if self.frm is not None:
+            out["from"] = self.frm
+        if self.to:
+            out["to"] = list(self.to)
+        for name in ("thid", "pthid", "created_time", "expires_time", "from_prior"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value
+        out["body"] = dict(self.body)
+        if self.attachments:
+            out["attachments"] = [dict(a) for a in self.attachments]
+        for key, value in self.extra.items():
+            out.setdefault(key, value)
+        return out
+
+    def to_bytes(self) -> bytes:
+        return dumps_compact(self.to_json()).encode("utf-8")
+
+    @classmethod
+    def from_json(cls, obj: Any) -> Message:
+        """Validate a decoded plaintext; every problem is a :class:`MalformedMessage`."""
+        if not isinstance(obj, Mapping):
+            raise MalformedMessage("a DIDComm message must be a JSON object")
+        msg_id = _string(obj, "id", _MAX_ID, required=True)
+        msg_type = _string(obj, "type", _MAX_TYPE, required=True)
+        if "typ" in obj and obj["typ"] not in (PLAINTEXT_TYP, "application/didcomm-plain"):
+            raise MalformedMessage(f"plaintext 'typ' must be {PLAINTEXT_TYP!r}")
+        if "body" not in obj:
+            raise MalformedMessage("message has no 'body'")
+        body = obj["body"]
+        if not isinstance(body, Mapping):
+            raise MalformedMessage("message 'body' must be a JSON object")
+        to = obj.get("to", [])
+        if not isinstance(to, list) or not all(isinstance(t, str) and t for t in to):
+            raise MalformedMessage("message 'to' must be a list of DID strings")
+        if len(to) > _MAX_RECIPIENTS:
+            raise MalformedMessage(f"message 'to' lists more than {_MAX_RECIPIENTS} recipients")
+        attachments = obj.get("attachments", [])
+        if not isinstance(attachments, list) or not all(
+            isinstance(a, Mapping) for a in attachments
+        ):
+            raise MalformedMessage("message 'attachments' must be a list of objects")
+        return cls(
+            id=msg_id,
+            type=msg_type,
+            body=body,
+            frm=_string(obj, "from", _MAX_TYPE),
+            to=tuple(to),
+            thid=_string(obj, "thid", _MAX_ID),
+            pthid=_string(obj, "pthid", _MAX_ID),
+            created_time=_timestamp(obj, "created_time"),
+            expires_time=_timestamp(obj, "expires_time"),
+            attachments=tuple(attachments),
+            from_prior=_string(obj, "from_prior", 16 * 1024),
+            extra={k: v for k, v in obj.items() if k not in _HEADERS},
+        )
+
+    @classmethod
+    def from_bytes(cls, data: bytes | str, *, max_bytes: int = 1024 * 1024) -> Message:
+        try:
+            obj = loads_object(data, max_bytes=max_bytes, what="message")
+        except InputError as err:
+            raise MalformedMessage(str(err)) from err
+        return cls.from_json(obj)
+
+
+def _string(obj: Mapping[str, Any], name: str, limit: int, *, required: bool = False) -> Any:
+    value = obj.get(name)
+    if value is None:
+        if required:
+            raise MalformedMessage(f"message has no '{name}'")
+        return None
+    if not isinstance(value, str) or not value:
+        raise MalformedMessage(f"message '{name}' must be a non-empty string")
+    if len(value) > limit:
+        raise MalformedMessage(f"message '{name}' is longer than {limit} characters")
+    return value
+
+
+def _timestamp(obj: Mapping[str, Any], name: str) -> int | None:
+    value = obj.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**53:
+        raise MalformedMessage(f"message '{name}' must be a non-negative integer (seconds)")
+    return value
+
+
+# -- DIDComm v1 (Aries) at the edge ---------------------------------------------------------
+
+
+def from_aries(obj: Any) -> Message:
+    """Read an Aries (DIDComm v1) message into the one model.
+
+    ``@id``/``@type`` become ``id``/``type``; ``~thread`` gives ``thid``/``pthid``; the other
+    top-level fields, decorators included, become the body, so a protocol finds its fields
+    where the Aries RFC puts them.
+    """
+    if not isinstance(obj, Mapping):
+        raise MalformedMessage("an Aries message must be a JSON object")
+    msg_id = _string(obj, "@id", _MAX_ID, required=True)
+    msg_type = _string(obj, "@type", _MAX_TYPE, required=True)
+    thread = obj.get("~thread", {})
+    if not isinstance(thread, Mapping):
+        raise MalformedMessage("'~thread' must be an object")
+    thid = _string(thread, "thid", _MAX_ID)
+    pthid = _string(thread, "pthid", _MAX_ID)
+    body = {k: v for k, v in obj.items() if k not in ("@id", "@type")}
+    return Message(
+        id=msg_id,
+        type=normalise_aries_type(msg_type),
+        body=body,
+        thid=thid,
+        pthid=pthid,
+        extra={"aries": True},
+    )
+
+
+def to_aries(message: Message) -> dict[str, Any]:
+    """Write a message in the Aries (DIDComm v1) form."""
+    out: dict[str, Any] = {"@type": message.type, "@id": message.id}
+    out.update({k: v for k, v in message.body.items() if k not in ("@id", "@type")})
+    if message.thid or message.pthid:
+        thread = dict(out.get("~thread") or {})
+        if message.thid:
+            thread["thid"] = message.thid
+        if message.pthid:
+            thread["pthid"] = message.pthid
+        out["~thread"] = thread
+    return out
+
+
+_OLD_PREFIX = "did:sov:BzCbsNYhMrjHiqZDTUASHg;spec/"
+
+
+def normalise_aries_type(msg_type: str) -> str:
+    """Aries RFC 0348: the legacy ``did:sov:…;spec/`` prefix means ``https://didcomm.org/``."""
+    if msg_type.startswith(_OLD_PREFIX):
+        return "https://didcomm.org/" + msg_type[len(_OLD_PREFIX) :]
+    return msg_type
+
+
+def new_message(
+    msg_type: str,
+    body: Mapping[str, Any] | None = None,
+    *,
+    frm: str | None = None,
+    to: Sequence[str] = (),
+    thid: str | None = None,
+    msg_id: str | None = None,
+    created_time: int | None = None,
+) -> Message:
+    """Build a message with a fresh id; a convenience for callers and tests."""
+    return Message(
+        type=msg_type,
+        body=dict(body or {}),
+        id=msg_id or str(uuid.uuid4()),
+        frm=frm,
+        to=tuple(to),
+        thid=thid,
+        created_time=created_time,
+    )

@@ -1,0 +1,442 @@
+"""Pack and unpack DIDComm messages: v2 (JOSE) and v1 (Aries RFC 0019), one entry point each.
+
+This module is the glue between the pure envelope code (``wallet.jose``, ``wallet.didcomm.v1``)
+and the two things that need I/O or secrets: DID resolution and the holder's keys. It decides
+which keys to use (the DIDComm v2.1 rules: encrypt to every key-agreement key of the chosen
+curve, sign with an authentication key), and it checks what the envelope layers cannot: that
+the sender who authenticated is the ``from`` of the plaintext, and that the plaintext was meant
+for the recipient who decrypted it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol
+
+from ..encoding import DEFAULT_MAX_BYTES, dumps_compact, loads_object
+from ..errors import (
+    InputError,
+    KeyNotFound,
+    MalformedEnvelope,
+    MalformedMessage,
+    NoRecipientKey,
+    ResolutionError,
+    SignatureError,
+    UnsupportedAlgorithm,
+)
+from ..jose import jwe, jws
+from ..keys import KeyType, PrivateKey, PublicKey
+from . import v1
+from .message import Message
+
+SIGNED_TYP = "application/didcomm-signed+json"
+ENCRYPTED_TYP = "application/didcomm-encrypted+json"
+ENCS = ("XC20P", "A256GCM", "A256CBC-HS512")
+_MAX_LAYERS = 4  # anoncrypt(authcrypt(signed(plaintext))) is the deepest the spec builds
+
+
+class Mode(StrEnum):
+    PLAIN = "plain"
+    SIGNED = "signed"
+    ANONCRYPT = "anoncrypt"
+    AUTHCRYPT = "authcrypt"
+
+
+class KeyLookup(Protocol):
+    """What packing needs from the holder's wallet: its own private keys, by key id."""
+
+    async def secret_for(self, kid: str) -> PrivateKey | None:
+        """The private key for a DID URL (v2) or a base58 verkey (v1), if this wallet holds it."""
+        ...
+
+
+class Resolver(Protocol):
+    async def resolve(self, did: str) -> Any: ...
+
+    async def resolve_method(self, did_url: str) -> Any: ...
+
+
+class MixedRecipients(UnsupportedAlgorithm):
+    """The recipients share no key-agreement curve that the sender can use."""
+
+
+class RecipientMismatch(MalformedMessage):
+    """The plaintext's ``to`` does not name the recipient who decrypted it (a replay)."""
+
+
+class SenderMismatch(SignatureError):
+    """The key that authenticated or signed the message is not the ``from`` of its plaintext."""
+
+
+@dataclass(frozen=True, slots=True)
+class UnpackMetadata:
+    version: str = "v2"
+    encrypted: bool = False
+    authenticated: bool = False
+    non_repudiation: bool = False
+    anonymous_sender: bool = False
+    sender_kid: str | None = None
+    recipient_kid: str | None = None
+    #: the signed JWS, kept when the message was signed (proof for the holder's records)
+    signed_message: Mapping[str, Any] | None = field(default=None, repr=False)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "encrypted": self.encrypted,
+            "authenticated": self.authenticated,
+            "non_repudiation": self.non_repudiation,
+            "anonymous_sender": self.anonymous_sender,
+            "sender_kid": self.sender_kid,
+            "recipient_kid": self.recipient_kid,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Unpacked:
+    """An unpacked message. ``message`` is the plaintext as received (v1: the Aries form)."""
+
+    message: dict[str, Any]
+    metadata: UnpackMetadata
+
+
+def did_of(did_url: str) -> str:
+    return did_url.split("#", 1)[0].split("?", 1)[0]
+
+
+# -- packing ----------------------------------------------------------------------------------
+
+
+async def pack(
+    message: Mapping[str, Any],
+    *,
+    to: Sequence[str],
+    frm: str | None,
+    mode: Mode | str,
+    resolver: Resolver,
+    keys: KeyLookup,
+    sign: bool = False,
+    enc: str = "XC20P",
+) -> dict[str, Any]:
+    """Pack a DIDComm v2 plaintext (already validated) for ``to`` (DIDs or DID URLs)."""
+    mode = Mode(mode)
+    if enc not in ENCS:
+        raise UnsupportedAlgorithm(f"unknown content encryption {enc!r}; use one of {ENCS}")
+    payload = dumps_compact(dict(message)).encode("utf-8")
+    if mode is Mode.PLAIN:
+        return dict(message)
+    if mode is Mode.SIGNED or sign:
+        if frm is None:
+            raise MalformedMessage("a signed message needs a sender ('from')")
+        signer_kid, signer = await _signing_key(frm, resolver, keys)
+        signed = jws.sign_general(payload, [(signer_kid, signer)], typ=SIGNED_TYP)
+        if mode is Mode.SIGNED:
+            return signed
+        payload = dumps_compact(signed).encode("utf-8")
+    if not to:
+        raise MalformedMessage("an encrypted message needs at least one recipient")
+    if mode is Mode.AUTHCRYPT:
+        if frm is None:
+            raise MalformedMessage("authcrypt needs a sender ('from')")
+        sender, recipients = await _authcrypt_keys(frm, to, resolver, keys)
+        return jwe.encrypt(
+            payload, recipients, enc="A256CBC-HS512", sender=sender, typ=ENCRYPTED_TYP
+        )
+    recipients = await _anon_recipients(to, resolver)
+    return jwe.encrypt(payload, recipients, enc=enc, typ=ENCRYPTED_TYP)
+
+
+async def _signing_key(frm: str, resolver: Resolver, keys: KeyLookup) -> tuple[str, PrivateKey]:
+    if "#" in frm:
+        secret = await keys.secret_for(frm)
+        if secret is None:
+            raise KeyNotFound(f"this wallet holds no private key for {frm}")
+        return frm, secret
+    doc = await resolver.resolve(frm)
+    for method in doc.authentication_keys():
+        if method.public_key.type.can_sign:
+            secret = await keys.secret_for(method.id)
+            if secret is not None:
+                return method.id, secret
+    raise KeyNotFound(f"this wallet holds no authentication key of {frm}")
+
+
+async def _agreement_keys(did_or_url: str, resolver: Resolver) -> list[tuple[str, PublicKey]]:
+    if "#" in did_or_url:
+        method = await resolver.resolve_method(did_or_url)
+        return [(method.id, method.public_key)]
+    doc = await resolver.resolve(did_or_url)
+    found = [(m.id, m.public_key) for m in doc.key_agreement_keys() if m.public_key.type.can_agree]
+    if not found:
+        raise KeyNotFound(f"{did_or_url} has no key agreement key")
+    return found
+
+
+def _pick_curve(per_recipient: list[list[tuple[str, PublicKey]]], allowed: set[KeyType]) -> KeyType:
+    # DIDComm v2.1: all recipient keys of one message share a curve; prefer X25519.
+    common = set(allowed)
+    for keys in per_recipient:
+        common &= {k.type for _, k in keys}
+    for preferred in (KeyType.X25519, KeyType.P256, KeyType.P384, KeyType.P521):
+        if preferred in common:
+            return preferred
+    raise MixedRecipients("the recipients have no key agreement curve in common")
+
+
+async def _anon_recipients(to: Sequence[str], resolver: Resolver) -> list[tuple[str, PublicKey]]:
+    per = [await _agreement_keys(r, resolver) for r in to]
+    curve = _pick_curve(per, {k.type for keys in per for _, k in keys})
+    return _dedupe([(kid, key) for keys in per for kid, key in keys if key.type is curve])
+
+
+async def _authcrypt_keys(
+    frm: str, to: Sequence[str], resolver: Resolver, keys: KeyLookup
+) -> tuple[tuple[str, PrivateKey], list[tuple[str, PublicKey]]]:
+    per = [await _agreement_keys(r, resolver) for r in to]
+    own = await _agreement_keys(frm, resolver)
+    held: dict[KeyType, tuple[str, PrivateKey]] = {}
+    for kid, public in own:
+        if public.type not in held:
+            secret = await keys.secret_for(kid)
+            if secret is not None:
+                held[public.type] = (kid, secret)
+    if not held:
+        raise KeyNotFound(f"this wallet holds no key agreement key of {frm}")
+    curve = _pick_curve(per, set(held))
+    recipients = _dedupe([(kid, key) for keys in per for kid, key in keys if key.type is curve])
+    return held[curve], recipients
+
+
+def _dedupe(keys: list[tuple[str, PublicKey]]) -> list[tuple[str, PublicKey]]:
+    seen: set[str] = set()
+    out = []
+    for kid, key in keys:
+        if kid not in seen:
+            seen.add(kid)
+            out.append((kid, key))
+    return out
+
+
+async def pack_v1(
+    message: Mapping[str, Any],
+    *,
+    to: Sequence[str],
+    frm: str | None,
+    resolver: Resolver,
+    keys: KeyLookup,
+) -> dict[str, Any]:
+    """Pack an Aries (v1) message in an RFC 0019 envelope, authcrypt when ``frm`` is given.
+
+    Each party's key is its DID's first Ed25519 verification key, as Aries agents expect.
+    """
+    if not to:
+        raise MalformedMessage("an encrypted message needs at least one recipient")
+    recipients = [await _first_ed25519(r, resolver) for r in to]
+    sender = None
+    if frm is not None:
+        public = await _first_ed25519(frm, resolver)
+        sender = await keys.secret_for(public.base58)
+        if sender is None:
+            raise KeyNotFound(f"this wallet holds no Ed25519 key of {frm}")
+    packed = v1.pack(dumps_compact(dict(message)).encode("utf-8"), recipients, sender)
+    return loads_object(packed, what="v1 envelope")
+
+
+async def _first_ed25519(did_or_key: str, resolver: Resolver) -> PublicKey:
+    if "#" in did_or_key:
+        method = await resolver.resolve_method(did_or_key)
+        if method.public_key.type is KeyType.ED25519:
+            return method.public_key
+        raise KeyNotFound(f"{did_or_key} is not an Ed25519 key")
+    doc = await resolver.resolve(did_or_key)
+    for method in doc.verification_methods():
+        if method.public_key.type is KeyType.ED25519:
+            return method.public_key
+    raise KeyNotFound(f"{did_or_key} has no Ed25519 verification key for DIDComm v1")
+
+
+# -- unpacking --------------------------------------------------------------------------------
+
+
+async def unpack(
+    data: bytes | str | Mapping[str, Any],
+    *,
+    resolver: Resolver,
+    keys: KeyLookup,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> Unpacked:
+    """Unpack any DIDComm message moi understands, checking every layer.
+
+    Raises only :class:`~wallet.errors.MoiError` subclasses; nothing is stored or changed.
+    """
+    if isinstance(data, Mapping):
+        obj: dict[str, Any] = dict(data)
+    else:
+        try:
+            obj = loads_object(data, max_bytes=max_bytes, what="packed message")
+        except InputError as err:
+            raise MalformedEnvelope(str(err)) from err
+    state = _UnpackState()
+    for depth in range(_MAX_LAYERS + 1):
+        kind = _kind(obj)
+        if kind == "plaintext":
+            return _finish(obj, state)
+        if depth == _MAX_LAYERS:
+            break
+        if kind == "v1":
+            if depth:
+                raise MalformedEnvelope("a DIDComm v1 envelope cannot be nested in a v2 one")
+            return await _unpack_v1(obj, keys, max_bytes)
+        if kind == "jwe":
+            obj = await _decrypt_layer(obj, state, resolver, keys, max_bytes, outermost=depth == 0)
+        elif kind == "jws":
+            obj = await _verify_layer(obj, state, resolver, max_bytes)
+    raise MalformedEnvelope(f"more than {_MAX_LAYERS} nested envelope layers")
+
+
+@dataclass(slots=True)
+class _UnpackState:
+    encrypted: bool = False
+    authenticated: bool = False
+    non_repudiation: bool = False
+    anonymous_sender: bool = False
+    signed_after_encryption: bool = False
+    sender_kid: str | None = None
+    signer_kid: str | None = None
+    recipient_kid: str | None = None
+    recipient_dids: set[str] = field(default_factory=set)
+    signed_message: Mapping[str, Any] | None = None
+
+
+def _kind(obj: Mapping[str, Any]) -> str:
+    if "ciphertext" in obj:
+        if "protected" not in obj:
+            raise MalformedEnvelope("an encrypted message needs a 'protected' header")
+        return "v1" if v1.looks_like_v1(obj) else "jwe"
+    if "signatures" in obj or "payload" in obj:
+        return "jws"
+    if "@type" in obj or "@id" in obj:
+        raise MalformedEnvelope("an Aries (v1) plaintext must arrive in an RFC 0019 envelope")
+    if "id" in obj or "type" in obj or "body" in obj:
+        return "plaintext"
+    raise MalformedEnvelope("not a DIDComm message: neither plaintext, JWS nor JWE")
+
+
+async def _decrypt_layer(
+    obj: Mapping[str, Any],
+    state: _UnpackState,
+    resolver: Resolver,
+    keys: KeyLookup,
+    max_bytes: int,
+    *,
+    outermost: bool,
+) -> dict[str, Any]:
+    if state.non_repudiation:
+        # A signed layer must be the innermost wrapper of the plaintext.
+        raise MalformedEnvelope("an encrypted layer inside a signed one is not DIDComm")
+    parsed = jwe.parse(obj)
+    typ = parsed.protected.get("typ")
+    if typ is not None and typ not in (ENCRYPTED_TYP, "application/didcomm-encrypted"):
+        raise MalformedEnvelope(f"unexpected JWE typ {str(typ)[:60]!r}")
+    for kid in parsed.recipient_kids:
+        secret = await keys.secret_for(kid)
+        if secret is not None:
+            break
+    else:
+        raise NoRecipientKey("none of the message's recipients is a key of this wallet")
+    sender_key = None
+    if parsed.skid is not None:
+        try:
+            method = await resolver.resolve_method(parsed.skid)
+        except ResolutionError as err:
+            raise ResolutionError(f"cannot resolve the sender key: {err}") from err
+        sender_key = method.public_key
+    plaintext = jwe.decrypt(parsed, kid, secret, sender_key)
+    if state.recipient_kid is None:
+        state.recipient_kid = kid
+    state.recipient_dids.add(did_of(kid))
+    state.encrypted = True
+    if parsed.skid is not None:
+        state.authenticated = True
+        state.sender_kid = parsed.skid
+    elif outermost:
+        state.anonymous_sender = True
+    try:
+        return loads_object(plaintext, max_bytes=max_bytes, what="decrypted payload")
+    except InputError as err:
+        raise MalformedEnvelope(str(err)) from err
+
+
+async def _verify_layer(
+    obj: Mapping[str, Any], state: _UnpackState, resolver: Resolver, max_bytes: int
+) -> dict[str, Any]:
+    parsed = jws.parse_general(obj)
+    if len(parsed.signatures) != 1:
+        raise MalformedEnvelope("a DIDComm signed message carries exactly one signature")
+    sig = parsed.signatures[0]
+    if not sig.kid:
+        raise MalformedEnvelope("the signature has no 'kid'")
+    method = await resolver.resolve_method(sig.kid)
+    if not jws.verify_signature(sig, method.public_key):
+        raise SignatureError("the message signature does not verify")
+    state.non_repudiation = True
+    state.signer_kid = sig.kid
+    state.signed_message = dict(obj)
+    try:
+        return loads_object(parsed.payload, max_bytes=max_bytes, what="signed payload")
+    except InputError as err:
+        raise MalformedEnvelope(str(err)) from err
+
+
+def _finish(obj: dict[str, Any], state: _UnpackState) -> Unpacked:
+    message = Message.from_json(obj)
+    if state.authenticated and state.sender_kid is not None:
+        if message.frm is None or did_of(state.sender_kid) != did_of(message.frm):
+            raise SenderMismatch("the authcrypt sender is not the message's 'from'")
+    if state.signer_kid is not None:
+        if message.frm is None or did_of(state.signer_kid) != did_of(message.frm):
+            raise SenderMismatch("the signer is not the message's 'from'")
+    if state.recipient_dids and message.to:
+        named = {did_of(t) for t in message.to}
+        if not named & state.recipient_dids:
+            raise RecipientMismatch("the message was not addressed to this recipient")
+    metadata = UnpackMetadata(
+        version="v2",
+        encrypted=state.encrypted,
+        authenticated=state.authenticated,
+        non_repudiation=state.non_repudiation,
+        anonymous_sender=state.anonymous_sender,
+        sender_kid=state.sender_kid or state.signer_kid,
+        recipient_kid=state.recipient_kid,
+        signed_message=state.signed_message,
+    )
+    return Unpacked(obj, metadata)
+
+
+async def _unpack_v1(obj: Mapping[str, Any], keys: KeyLookup, max_bytes: int) -> Unpacked:
+    parsed = v1.parse(obj)
+    for verkey in parsed.recipient_verkeys:
+        secret = await keys.secret_for(verkey)
+        if secret is not None:
+            break
+    else:
+        raise NoRecipientKey("none of the message's recipients is a key of this wallet")
+    opened = v1.decrypt(parsed, secret)
+    try:
+        message = loads_object(opened.plaintext, max_bytes=max_bytes, what="v1 plaintext")
+    except InputError as err:
+        raise MalformedMessage(str(err)) from err
+    for name in ("@id", "@type"):
+        if not isinstance(message.get(name), str) or not message[name]:
+            raise MalformedMessage(f"the Aries message has no '{name}'")
+    metadata = UnpackMetadata(
+        version="v1",
+        encrypted=True,
+        authenticated=opened.sender_verkey is not None,
+        anonymous_sender=opened.sender_verkey is None,
+        sender_kid=opened.sender_verkey,
+        recipient_kid=opened.recipient_verkey,
+    )
+    return Unpacked(message, metadata)
