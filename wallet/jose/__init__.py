@@ -1,5 +1,25 @@
-"""JOSE for moi: JWS (compact and General JSON) and DIDComm v2 JWE envelopes."""
+"""JOSE for moi: JWS (compact and General JSON) and DIDComm v2 JWE envelopes.
 
+- :mod:`.jws` — ``sign_compact``/``decode_compact``/``verify_compact`` for JWT and SD-JWT;
+  ``sign_general``/``parse_general``/``verify_signature`` for DIDComm signed messages.
+- :mod:`.jwe` — ``encrypt``/``parse``/``decrypt``: anoncrypt (ECDH-ES+A256KW) and authcrypt
+  (ECDH-1PU+A256KW), several recipients sharing one ephemeral key.
+- :mod:`.content` and :mod:`.ecdh` — the content ciphers, AES key wrap, ECDH and Concat KDF.
+"""
+
+from .jwe import (
+    ANONCRYPT_ALG,
+    AUTHCRYPT_ALG,
+    DIDCOMM_ENCRYPTED_TYP,
+    InvalidEphemeralKey,
+    JWERecipient,
+    ParsedJWE,
+    SenderKeyError,
+    decrypt,
+    encrypt,
+    kids_digest,
+    parse,
+)
 from .jws import (
     DIDCOMM_SIGNED_TYP,
     AlgorithmRefused,
@@ -16,13 +36,24 @@ from .jws import (
 )
 
 __all__ = [
+    "ANONCRYPT_ALG",
+    "AUTHCRYPT_ALG",
+    "DIDCOMM_ENCRYPTED_TYP",
     "DIDCOMM_SIGNED_TYP",
     "AlgorithmRefused",
     "CompactJWS",
+    "InvalidEphemeralKey",
+    "JWERecipient",
     "JWSSignature",
+    "ParsedJWE",
     "ParsedJWS",
+    "SenderKeyError",
     "alg_for_key",
     "decode_compact",
+    "decrypt",
+    "encrypt",
+    "kids_digest",
+    "parse",
     "parse_general",
     "sign_compact",
     "sign_general",

@@ -1,0 +1,391 @@
+"""DIDComm v2 encrypted envelopes: JWE in the General JSON serialization, one ephemeral key
+shared by every recipient.
+
+- anoncrypt: ``ECDH-ES+A256KW`` with ``XC20P``, ``A256GCM`` or ``A256CBC-HS512``;
+- authcrypt: ``ECDH-1PU+A256KW`` with ``A256CBC-HS512`` only (the draft's key-wrap mode
+  needs the content tag for the KDF, and CBC-HMAC commits to its key where GCM and
+  Poly1305 do not, so one recipient cannot forge a message to the others).
+
+Reading also accepts the ``+A128KW`` variants, which the ECDH-1PU draft's examples use.
+The functions are pure: keys come in as arguments, nothing is fetched or stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..encoding import DEFAULT_MAX_BYTES, dumps_compact
+from ..errors import (
+    DecryptionError,
+    EnvelopeError,
+    KeyFormatError,
+    MalformedEnvelope,
+    NoRecipientKey,
+    UnsupportedAlgorithm,
+)
+from ..keys import KeyType, PrivateKey, PublicKey
+from ._util import b64d, b64e, decode_header, short
+from .content import CONTENT_ALGS, ContentAlg, unwrap_key, wrap_key
+from .ecdh import AGREEMENT_TYPES, Ephemeral, agree, concat_kdf, fixed_info
+
+__all__ = [
+    "ANONCRYPT_ALG",
+    "AUTHCRYPT_ALG",
+    "DIDCOMM_ENCRYPTED_TYP",
+    "InvalidEphemeralKey",
+    "JWERecipient",
+    "ParsedJWE",
+    "SenderKeyError",
+    "decrypt",
+    "encrypt",
+    "kids_digest",
+    "parse",
+]
+
+DIDCOMM_ENCRYPTED_TYP = "application/didcomm-encrypted+json"
+ANONCRYPT_ALG = "ECDH-ES+A256KW"
+AUTHCRYPT_ALG = "ECDH-1PU+A256KW"
+
+#: Key-wrap key size in bytes, by ``alg``.
+_KW_BYTES = {
+    "ECDH-ES+A256KW": 32,
+    "ECDH-ES+A128KW": 16,
+    "ECDH-1PU+A256KW": 32,
+    "ECDH-1PU+A128KW": 16,
+}
+_AUTHCRYPT_ENC = "A256CBC-HS512"
+# Header names whose meaning this module must understand; ``zip`` and ``crit`` are refused.
+_REFUSED_HEADERS = ("zip", "crit")
+
+MAX_RECIPIENTS = 100
+MAX_KID_CHARS = 8192
+
+
+class InvalidEphemeralKey(MalformedEnvelope):
+    """The envelope's ``epk`` is not a usable point (off the curve, low order, wrong curve)."""
+
+
+class SenderKeyError(EnvelopeError):
+    """The sender key given does not fit the envelope: missing for authcrypt, given for
+    anoncrypt (which has no sender), or on another curve."""
+
+
+def kids_digest(kids: Sequence[str]) -> bytes:
+    """DIDComm's ``apv`` input: SHA-256 of the recipients' kids, sorted, joined with '.'."""
+    return hashlib.sha256(".".join(sorted(kids)).encode("utf-8")).digest()
+
+
+# -- encrypt ----------------------------------------------------------------------------------
+
+
+def encrypt(
+    plaintext: bytes,
+    recipients: Sequence[tuple[str, PublicKey]],
+    *,
+    enc: str,
+    sender: tuple[str, PrivateKey] | None = None,
+    typ: str | None = DIDCOMM_ENCRYPTED_TYP,
+) -> dict[str, Any]:
+    """Encrypt ``plaintext`` to every ``(kid, key)`` recipient; return the JWE as a dict.
+
+    With ``sender`` (its kid and static key) the envelope is authcrypt (ECDH-1PU+A256KW,
+    ``enc`` must be A256CBC-HS512); without, anoncrypt (ECDH-ES+A256KW). Every recipient
+    and the sender must be on one curve: X25519, P-256, P-384 or P-521.
+    """
+    content = CONTENT_ALGS.get(enc)
+    if content is None:
+        raise UnsupportedAlgorithm(f"unsupported JWE enc {short(enc)}")
+    if not recipients:
+        raise ValueError("a JWE needs at least one recipient")
+    if len(recipients) > MAX_RECIPIENTS:
+        raise ValueError(f"a JWE may have at most {MAX_RECIPIENTS} recipients")
+    kids = [kid for kid, _ in recipients]
+    if len(set(kids)) != len(kids):
+        raise ValueError("recipient kids must be unique")
+    kty = recipients[0][1].type
+    if kty not in AGREEMENT_TYPES:
+        raise UnsupportedAlgorithm(f"no JWE key agreement on {kty}")
+    if any(key.type is not kty for _, key in recipients):
+        raise KeyFormatError("all recipients of one JWE must be on one curve")
+
+    header: dict[str, Any] = {"typ": typ} if typ is not None else {}
+    if sender is None:
+        alg = ANONCRYPT_ALG
+        apu = b""
+    else:
+        alg = AUTHCRYPT_ALG
+        if enc != _AUTHCRYPT_ENC:
+            raise UnsupportedAlgorithm(f"authcrypt needs enc {_AUTHCRYPT_ENC}, not {enc}")
+        skid, sender_key = sender
+        if sender_key.type is not kty:
+            raise SenderKeyError(f"the sender key is {sender_key.type}, the recipients {kty}")
+        apu = skid.encode("utf-8")
+        header["skid"] = skid
+        header["apu"] = b64e(apu)
+    apv = kids_digest(kids)
+    ephemeral = Ephemeral(kty)
+    header.update(alg=alg, enc=enc, apv=b64e(apv), epk=_epk_jwk(ephemeral))
+    protected_b64 = b64e(dumps_compact(header).encode("utf-8"))
+
+    cek, iv = content.new_key(), content.new_iv()
+    ciphertext, tag = content.encrypt(cek, iv, plaintext, protected_b64.encode("ascii"))
+
+    # One FixedInfo serves every recipient: alg, apu, apv and tag are shared.
+    info = fixed_info(alg, apu, apv, 256, tag if sender is not None else b"")
+    entries = []
+    for kid, key in recipients:
+        z = ephemeral.agree(key)
+        if sender is not None:
+            z += agree(sender[1], key)
+        kek = concat_kdf(z, info, 32)
+        entries.append({"header": {"kid": kid}, "encrypted_key": b64e(wrap_key(kek, cek))})
+    return {
+        "protected": protected_b64,
+        "recipients": entries,
+        "iv": b64e(iv),
+        "ciphertext": b64e(ciphertext),
+        "tag": b64e(tag),
+    }
+
+
+def _epk_jwk(ephemeral: Ephemeral) -> dict[str, str]:
+    if ephemeral.public.type is KeyType.X25519:
+        return {"kty": "OKP", "crv": "X25519", "x": b64e(ephemeral.public.raw)}
+    numbers = ephemeral.private.public_key().public_numbers()  # type: ignore[union-attr]
+    size = (numbers.curve.key_size + 7) // 8
+    return {
+        "kty": "EC",
+        "crv": ephemeral.public.type.value,
+        "x": b64e(numbers.x.to_bytes(size, "big")),
+        "y": b64e(numbers.y.to_bytes(size, "big")),
+    }
+
+
+# -- parse ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class JWERecipient:
+    kid: str
+    encrypted_key: bytes = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedJWE:
+    """A structurally valid JWE, decoded but not decrypted."""
+
+    alg: str
+    enc: str
+    protected: dict[str, Any]
+    epk: PublicKey
+    skid: str | None
+    apu: bytes | None
+    apv: bytes | None
+    recipients: tuple[JWERecipient, ...]
+    iv: bytes = field(repr=False)
+    ciphertext: bytes = field(repr=False)
+    tag: bytes = field(repr=False)
+    aad: bytes = field(repr=False)
+    unprotected: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def recipient_kids(self) -> list[str]:
+        return [r.kid for r in self.recipients]
+
+    @property
+    def is_authcrypt(self) -> bool:
+        return self.alg.startswith("ECDH-1PU")
+
+    @property
+    def sender_kid(self) -> str | None:
+        """``skid``, or for senders that only set ``apu``, the kid it encodes."""
+        if self.skid is not None or not self.is_authcrypt or self.apu is None:
+            return self.skid
+        try:
+            return self.apu.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+
+
+def parse(jwe: Mapping[str, Any], *, max_bytes: int = DEFAULT_MAX_BYTES) -> ParsedJWE:
+    """Check a JWE's structure and headers and decode its parts.
+
+    Raises :class:`MalformedEnvelope` (or :class:`InvalidEphemeralKey`) for anything
+    malformed and :class:`UnsupportedAlgorithm` for an ``alg``/``enc`` moi does not read.
+    """
+    if not isinstance(jwe, Mapping):
+        raise MalformedEnvelope("a JWE must be a JSON object")
+    protected_b64 = jwe.get("protected")
+    protected = decode_header(protected_b64, "JWE protected header")
+    unprotected = jwe.get("unprotected", {})
+    if not isinstance(unprotected, dict):
+        raise MalformedEnvelope("the JWE 'unprotected' header must be an object")
+
+    alg, enc = protected.get("alg"), protected.get("enc")
+    if not isinstance(alg, str) or not isinstance(enc, str):
+        raise MalformedEnvelope("the JWE protected header needs string 'alg' and 'enc'")
+    if alg not in _KW_BYTES:
+        raise UnsupportedAlgorithm(f"unsupported JWE alg {short(alg)}")
+    content = CONTENT_ALGS.get(enc)
+    if content is None:
+        raise UnsupportedAlgorithm(f"unsupported JWE enc {short(enc)}")
+    if alg.startswith("ECDH-1PU") and enc != _AUTHCRYPT_ENC:
+        raise UnsupportedAlgorithm(f"ECDH-1PU needs enc {_AUTHCRYPT_ENC}, not {enc}")
+    for name in _REFUSED_HEADERS:
+        if name in protected or name in unprotected:
+            raise UnsupportedAlgorithm(f"the JWE header {name!r} is not supported")
+
+    epk = _parse_epk(protected.get("epk"))
+    skid = protected.get("skid")
+    if skid is not None and not (isinstance(skid, str) and 0 < len(skid) <= MAX_KID_CHARS):
+        raise MalformedEnvelope("the JWE 'skid' must be a non-empty string")
+    apu = b64d(protected["apu"], "JWE apu") if "apu" in protected else None
+    apv = b64d(protected["apv"], "JWE apv") if "apv" in protected else None
+
+    recipients = _parse_recipients(jwe, protected.keys() | unprotected.keys(), content, alg)
+    if protected.keys() & unprotected.keys():
+        raise MalformedEnvelope("JWE protected and unprotected headers must not share names")
+
+    iv = b64d(jwe.get("iv"), "JWE iv")
+    if len(iv) != content.iv_size:
+        raise MalformedEnvelope(f"{enc} needs a {content.iv_size}-byte iv, got {len(iv)}")
+    tag = b64d(jwe.get("tag"), "JWE tag")
+    if len(tag) != content.tag_size:
+        raise MalformedEnvelope(f"{enc} needs a {content.tag_size}-byte tag, got {len(tag)}")
+    ciphertext_b64 = jwe.get("ciphertext")
+    if isinstance(ciphertext_b64, str) and len(ciphertext_b64) > max_bytes:
+        raise MalformedEnvelope(f"the JWE ciphertext is over the limit of {max_bytes} bytes")
+    ciphertext = b64d(ciphertext_b64, "JWE ciphertext")
+
+    aad = protected_b64.encode("ascii")
+    if "aad" in jwe:
+        # RFC 7516 §5.1: the JSON "aad" member is authenticated after the header.
+        b64d(jwe["aad"], "JWE aad")
+        aad += b"." + jwe["aad"].encode("ascii")
+    return ParsedJWE(
+        alg, enc, protected, epk, skid, apu, apv, recipients, iv, ciphertext, tag, aad, unprotected
+    )
+
+
+def _parse_epk(value: Any) -> PublicKey:
+    if not isinstance(value, dict):
+        raise MalformedEnvelope("the JWE protected header needs an 'epk' object")
+    if "d" in value:
+        raise InvalidEphemeralKey("the JWE 'epk' must not carry a private key")
+    try:
+        epk = PublicKey.from_jwk(value)
+    except KeyFormatError as err:
+        raise InvalidEphemeralKey(f"the JWE 'epk' is not a usable key: {err}") from None
+    if epk.type not in AGREEMENT_TYPES:
+        raise UnsupportedAlgorithm(f"no JWE key agreement on {epk.type}")
+    return epk
+
+
+def _parse_recipients(
+    jwe: Mapping[str, Any], shared_names: set[str], content: ContentAlg, alg: str
+) -> tuple[JWERecipient, ...]:
+    if "recipients" in jwe:
+        if "encrypted_key" in jwe or "header" in jwe:
+            raise MalformedEnvelope("a JWE cannot be both general and flattened")
+        entries = jwe["recipients"]
+        if not isinstance(entries, list) or not entries:
+            raise MalformedEnvelope("JWE 'recipients' must be a non-empty list")
+        if len(entries) > MAX_RECIPIENTS:
+            raise MalformedEnvelope(f"a JWE may have at most {MAX_RECIPIENTS} recipients")
+    elif "encrypted_key" in jwe:
+        entries = [{k: jwe[k] for k in ("header", "encrypted_key") if k in jwe}]
+    else:
+        raise MalformedEnvelope("the JWE has neither 'recipients' nor 'encrypted_key'")
+
+    wrapped_size = content.key_size + 8
+    out: list[JWERecipient] = []
+    seen: set[str] = set()
+    for entry in entries:
+        if not isinstance(entry, dict):
+            raise MalformedEnvelope("each JWE recipient must be an object")
+        header = entry.get("header")
+        if not isinstance(header, dict):
+            raise MalformedEnvelope("each JWE recipient needs a 'header' object")
+        if header.keys() & shared_names:
+            raise MalformedEnvelope("a JWE recipient header repeats a shared header name")
+        kid = header.get("kid")
+        if not isinstance(kid, str) or not 0 < len(kid) <= MAX_KID_CHARS:
+            raise MalformedEnvelope("each JWE recipient needs a string 'kid'")
+        if kid in seen:
+            raise MalformedEnvelope("JWE recipient kids must be unique")
+        seen.add(kid)
+        encrypted_key = b64d(entry.get("encrypted_key"), "JWE encrypted_key")
+        if len(encrypted_key) != wrapped_size:
+            raise MalformedEnvelope(
+                f"{alg} wraps a {content.key_size}-byte key into {wrapped_size} bytes, "
+                f"got {len(encrypted_key)}"
+            )
+        out.append(JWERecipient(kid, encrypted_key))
+    return tuple(out)
+
+
+# -- decrypt ----------------------------------------------------------------------------------
+
+
+def decrypt(
+    parsed: ParsedJWE,
+    recipient_kid: str,
+    recipient_key: PrivateKey,
+    sender_key: PublicKey | None = None,
+    *,
+    didcomm: bool = True,
+) -> bytes:
+    """Decrypt ``parsed`` as the recipient ``recipient_kid`` holding ``recipient_key``.
+
+    ``sender_key`` (the static key named by ``skid``) is required for authcrypt and refused
+    for anoncrypt. With ``didcomm`` (the default), ``apv`` must be the digest of the
+    recipients' kids and ``apu`` must encode ``skid``, whenever they are present; turn it
+    off only for JWEs from other JOSE profiles.
+    """
+    entry = next((r for r in parsed.recipients if r.kid == recipient_kid), None)
+    if entry is None:
+        raise NoRecipientKey("the JWE has no recipient with the given kid")
+    if recipient_key.type is not parsed.epk.type:
+        raise DecryptionError(
+            f"the recipient key is {recipient_key.type}, the envelope's epk {parsed.epk.type}"
+        )
+    if parsed.is_authcrypt:
+        if sender_key is None:
+            raise SenderKeyError("authcrypt (ECDH-1PU) needs the sender's public key")
+        if sender_key.type is not parsed.epk.type:
+            raise SenderKeyError(
+                f"the sender key is {sender_key.type}, the envelope's epk {parsed.epk.type}"
+            )
+    elif sender_key is not None:
+        raise SenderKeyError("anoncrypt (ECDH-ES) has no sender key to check")
+    if didcomm:
+        if parsed.apv is not None and parsed.apv != kids_digest(parsed.recipient_kids):
+            raise MalformedEnvelope("the JWE 'apv' does not match its recipients' kids")
+        if (
+            parsed.apu is not None
+            and parsed.skid is not None
+            and parsed.apu != parsed.skid.encode("utf-8")
+        ):
+            raise MalformedEnvelope("the JWE 'apu' does not match its 'skid'")
+
+    try:
+        z = agree(recipient_key, parsed.epk)
+    except KeyFormatError as err:
+        raise InvalidEphemeralKey(f"the JWE 'epk' is not usable: {err}") from None
+    cctag = b""
+    if sender_key is not None:
+        try:
+            z += agree(recipient_key, sender_key)
+        except KeyFormatError as err:
+            raise SenderKeyError(f"the sender key is not usable: {err}") from None
+        cctag = parsed.tag
+    kw = _KW_BYTES[parsed.alg]
+    info = fixed_info(parsed.alg, parsed.apu or b"", parsed.apv or b"", kw * 8, cctag)
+    cek = unwrap_key(concat_kdf(z, info, kw), entry.encrypted_key)
+    content = CONTENT_ALGS[parsed.enc]
+    if len(cek) != content.key_size:
+        raise DecryptionError("key unwrap failed")
+    return content.decrypt(cek, parsed.iv, parsed.ciphertext, parsed.tag, parsed.aad)
