@@ -347,9 +347,12 @@ async def _decrypt_layer(
     else:
         raise NoRecipientKey("none of the message's recipients is a key of this wallet")
     sender_key = None
-    if parsed.skid is not None:
+    skid = parsed.sender_kid
+    if parsed.is_authcrypt and skid is None:
+        raise MalformedEnvelope("an authcrypt message names no sender key ('skid' or 'apu')")
+    if skid is not None:
         try:
-            method = await resolver.resolve_method(parsed.skid)
+            method = await resolver.resolve_method(skid)
         except ResolutionError as err:
             raise ResolutionError(f"cannot resolve the sender key: {err}") from err
         sender_key = method.public_key
@@ -358,9 +361,9 @@ async def _decrypt_layer(
         state.recipient_kid = kid
     state.recipient_dids.add(did_of(kid))
     state.encrypted = True
-    if parsed.skid is not None:
+    if skid is not None:
         state.authenticated = True
-        state.sender_kid = parsed.skid
+        state.sender_kid = skid
     elif outermost:
         state.anonymous_sender = True
     try:
