@@ -1,0 +1,500 @@
+"""The DIDComm v1 encryption envelope of Aries RFC 0019 (``pack``/``unpack`` of Aries agents).
+
+An envelope is a JSON object ``{"protected", "iv", "ciphertext", "tag"}``. ``protected`` is the
+base64url of a header naming the mode (``alg``: ``Authcrypt`` or ``Anoncrypt``) and, for each
+recipient (a base58 Ed25519 verkey in ``kid``), the content key wrapped for it:
+
+- anoncrypt: ``encrypted_key`` = sealed box (``crypto_box_seal``) of the content key;
+- authcrypt: ``encrypted_key`` = ``crypto_box`` from the sender's key (Ed25519 converted to
+  X25519) to the recipient's, under a 24-byte ``iv``; ``sender`` = a sealed box of the
+  sender's base58 verkey, so that only recipients learn who sent the message.
+
+The content is encrypted once with that key; the protected string is the associated data.
+
+Authcrypt authenticates the sender to each recipient against outsiders only: every recipient of
+a multi-recipient message knows the content key and could re-encrypt new content under the same
+header for the others. That is a property of RFC 0019, not of this implementation.
+
+Who raises :class:`~wallet.errors.NoRecipientKey`: :func:`parse` exposes the recipients'
+verkeys; the caller looks them up in its wallet and raises ``NoRecipientKey`` when it holds
+none of them (``wallet.didcomm.packing`` does). :func:`decrypt` raises it too, when handed a
+key that is not among the recipients.
+
+Everything here is pure: no I/O, no clock; randomness only for keys and nonces in :func:`pack`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from functools import lru_cache
+from typing import Any
+
+import base58
+import nacl.bindings as sodium
+import nacl.exceptions
+
+from ..encoding import DEFAULT_MAX_BYTES, dumps_compact, loads_object
+from ..errors import (
+    DecryptionError,
+    InputError,
+    KeyFormatError,
+    MalformedEnvelope,
+    NoRecipientKey,
+    TooLargeError,
+    UnsupportedAlgorithm,
+    UnsupportedKeyType,
+)
+from ..keys import KeyType, PrivateKey, PublicKey
+
+__all__ = [
+    "ENC",
+    "MAX_RECIPIENTS",
+    "TYP",
+    "EnvelopeTooLarge",
+    "ParsedV1",
+    "UnpackedV1",
+    "V1Alg",
+    "V1Recipient",
+    "decrypt",
+    "looks_like_v1",
+    "pack",
+    "parse",
+    "unpack",
+    "verkey_of",
+]
+
+#: What every v1 agent writes in ``enc``, although none of them uses XChaCha20 (see ``pack``).
+ENC = "xchacha20poly1305_ietf"
+TYP = "JWM/1.0"
+MAX_RECIPIENTS = 100
+
+# A recipient entry is at most ~450 characters of JSON even with padded base64 and spaces
+# (80-byte sealed key, 44-char kid, 92-byte sealed sender, 24-byte iv); 100 of them, in
+# base64, stay well under this.
+MAX_PROTECTED_CHARS = 96 * 1024
+
+_KEY_BYTES = sodium.crypto_aead_chacha20poly1305_ietf_KEYBYTES  # 32
+_CONTENT_NONCE_BYTES = sodium.crypto_aead_chacha20poly1305_ietf_NPUBBYTES  # 12
+_TAG_BYTES = sodium.crypto_aead_chacha20poly1305_ietf_ABYTES  # 16
+_BOX_NONCE_BYTES = sodium.crypto_box_NONCEBYTES  # 24
+_BOX_OVERHEAD = sodium.crypto_box_ZEROBYTES - sodium.crypto_box_BOXZEROBYTES  # 16
+_SEAL_OVERHEAD = sodium.crypto_box_SEALBYTES  # 48
+_AUTH_KEY_BYTES = _KEY_BYTES + _BOX_OVERHEAD
+_ANON_KEY_BYTES = _KEY_BYTES + _SEAL_OVERHEAD
+# A base58 verkey of 32 bytes is 32 to 44 characters.
+_SENDER_MIN = _SEAL_OVERHEAD + 32
+_SENDER_MAX = _SEAL_OVERHEAD + 44
+_TOP_LEVEL = frozenset({"protected", "iv", "ciphertext", "tag"})
+
+
+class V1Alg(StrEnum):
+    """The two RFC 0019 modes, spelled as every deployed agent writes and checks them."""
+
+    AUTHCRYPT = "Authcrypt"
+    ANONCRYPT = "Anoncrypt"
+
+
+class EnvelopeTooLarge(MalformedEnvelope, TooLargeError):
+    """The envelope, or one of its fields, is over a size limit; nothing was decoded."""
+
+
+@dataclass(frozen=True, slots=True)
+class V1Recipient:
+    """One entry of the protected ``recipients``; ``sender``/``iv`` are set for authcrypt."""
+
+    kid: str
+    encrypted_key: bytes
+    sender: bytes | None = None
+    iv: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedV1:
+    """A structurally valid v1 envelope, not yet decrypted.
+
+    ``protected`` is kept exactly as received: it is the associated data of the content.
+    """
+
+    alg: V1Alg
+    recipients: tuple[V1Recipient, ...]
+    protected: str
+    iv: bytes
+    ciphertext: bytes
+    tag: bytes
+
+    @property
+    def recipient_verkeys(self) -> tuple[str, ...]:
+        """The recipients' base58 Ed25519 verkeys, in envelope order."""
+        return tuple(r.kid for r in self.recipients)
+
+    @property
+    def is_authcrypt(self) -> bool:
+        return self.alg is V1Alg.AUTHCRYPT
+
+
+@dataclass(frozen=True, slots=True)
+class UnpackedV1:
+    """A decrypted v1 message. ``sender_verkey`` is None for anoncrypt."""
+
+    plaintext: bytes
+    recipient_verkey: str
+    sender_verkey: str | None
+
+
+# -- base64 in either alphabet ----------------------------------------------------------------
+
+_B64_BODY = re.compile(r"[A-Za-z0-9_-]*|[A-Za-z0-9+/]*")
+_URL_TO_STD = str.maketrans("-_", "+/")
+_B64_VALUE = {
+    c: i for i, c in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
+} | {"-": 62, "_": 63}
+
+
+def _b64(value: Any, what: str, *, max_chars: int) -> bytes:
+    """Decode base64 as v1 agents write it: URL or standard alphabet, padded or not.
+
+    RFC 0019 says readers MUST take padded and unpadded base64url; agents built on Node's
+    ``Buffer`` also read (and some older ones wrote) the standard alphabet. Mixing alphabets in
+    one value, wrong padding, or unused low bits in the last character are refused, so that a
+    value has one spelling per alphabet and mutations cannot slip through as the same bytes.
+    """
+    if not isinstance(value, str):
+        raise MalformedEnvelope(f"{what} must be a base64 string")
+    if len(value) > max_chars:
+        raise EnvelopeTooLarge(f"{what} is over the limit of {max_chars} characters")
+    body = value.rstrip("=")
+    pad = len(value) - len(body)
+    rem = len(body) % 4
+    if rem == 1 or (pad and pad != -len(body) % 4) or not _B64_BODY.fullmatch(body):
+        raise MalformedEnvelope(f"{what} is not valid base64")
+    if rem and _B64_VALUE[body[-1]] & (0x0F if rem == 2 else 0x03):
+        raise MalformedEnvelope(f"{what} is not canonical base64")
+    try:
+        return binascii.a2b_base64((body.translate(_URL_TO_STD) + "=" * (-len(body) % 4)).encode())
+    except (binascii.Error, ValueError) as err:  # pragma: no cover - the checks above prevent it
+        raise MalformedEnvelope(f"{what} is not valid base64") from err
+
+
+def _b64e(data: bytes) -> str:
+    # Unpadded base64url, as ACA-Py, Credo and didcomm-messaging write; every reader takes it.
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+# -- key conversions, cached because they dominate the cost -----------------------------------
+# Only public values are cached: converting an Ed25519 public key to X25519 costs ~90 µs in
+# libsodium (a square root and a subgroup check) and base58 in pure Python ~20-50 µs, more than
+# the symmetric encryption of a whole 1 KiB message. An agent talks to the same few keys.
+
+
+@lru_cache(maxsize=4096)
+def _x25519_public(ed25519_raw: bytes) -> bytes:
+    try:
+        return sodium.crypto_sign_ed25519_pk_to_curve25519(ed25519_raw)
+    except (nacl.exceptions.CryptoError, nacl.exceptions.ValueError, RuntimeError) as err:
+        raise KeyFormatError("the Ed25519 key is not a valid curve point") from err
+
+
+@lru_cache(maxsize=4096)
+def _b58encode(raw: bytes) -> str:
+    return base58.b58encode(raw).decode("ascii")
+
+
+@lru_cache(maxsize=4096)
+def _verkey_raw(verkey: str) -> bytes | None:
+    """The 32 bytes of a canonical base58 verkey, or None."""
+    if not 32 <= len(verkey) <= 44:
+        return None
+    try:
+        raw = base58.b58decode(verkey)
+    except ValueError:
+        return None
+    if len(raw) != 32 or _b58encode(raw) != verkey:
+        return None
+    return raw
+
+
+def _x25519_secret(key: PrivateKey) -> bytes:
+    return sodium.crypto_sign_ed25519_sk_to_curve25519(key.sodium_secret_key)
+
+
+# -- pack ---------------------------------------------------------------------------------------
+
+
+def pack(
+    message: bytes, recipients: Sequence[PublicKey], sender: PrivateKey | None = None
+) -> bytes:
+    """Encrypt ``message`` for ``recipients`` (Ed25519 verkeys): authcrypt if ``sender`` is given.
+
+    Returns the envelope as compact UTF-8 JSON. Binary fields are unpadded base64url.
+    """
+    if not isinstance(message, (bytes, bytearray, memoryview)):
+        raise InputError("the message to pack must be bytes")
+    if isinstance(recipients, (str, bytes)) or not recipients:
+        raise InputError("pack needs at least one recipient key")
+    if len(recipients) > MAX_RECIPIENTS:
+        raise InputError(f"at most {MAX_RECIPIENTS} recipients per v1 envelope")
+    if sender is not None and (
+        not isinstance(sender, PrivateKey) or sender.type is not KeyType.ED25519
+    ):
+        raise UnsupportedKeyType("a v1 sender key must be an Ed25519 private key")
+
+    cek = sodium.randombytes(_KEY_BYTES)
+    sender_sk = sender_verkey = b""
+    if sender is not None:
+        sender_sk = _x25519_secret(sender)
+        sender_verkey = _b58encode(sender.public.raw).encode("ascii")
+    entries: list[dict[str, Any]] = []
+    seen: set[bytes] = set()
+    for recipient in recipients:
+        if not isinstance(recipient, PublicKey) or recipient.type is not KeyType.ED25519:
+            raise UnsupportedKeyType("v1 recipient keys must be Ed25519 public keys")
+        if recipient.raw in seen:
+            raise InputError("a recipient key is listed twice")
+        seen.add(recipient.raw)
+        target = _x25519_public(recipient.raw)
+        header: dict[str, str] = {"kid": _b58encode(recipient.raw)}
+        try:
+            if sender is None:
+                wrapped = sodium.crypto_box_seal(cek, target)
+            else:
+                nonce = sodium.randombytes(_BOX_NONCE_BYTES)
+                wrapped = sodium.crypto_box(cek, nonce, target, sender_sk)
+                header["sender"] = _b64e(sodium.crypto_box_seal(sender_verkey, target))
+                header["iv"] = _b64e(nonce)
+        except (nacl.exceptions.CryptoError, RuntimeError) as err:
+            raise KeyFormatError("a recipient key is unusable (low-order point)") from err
+        entries.append({"encrypted_key": _b64e(wrapped), "header": header})
+
+    protected = _b64e(
+        dumps_compact(
+            {
+                "enc": ENC,
+                "typ": TYP,
+                "alg": (V1Alg.ANONCRYPT if sender is None else V1Alg.AUTHCRYPT).value,
+                "recipients": entries,
+            }
+        ).encode("ascii")
+    )
+    # The header says xchacha20poly1305_ietf, but ACA-Py, Credo (askar and indy-sdk),
+    # aries-staticagent and didcomm-messaging's legacy module all encrypt with
+    # ChaCha20-Poly1305 IETF and a 12-byte nonce (libindy did so first, and the RFC's own
+    # algorithm text names crypto_aead_chacha20poly1305_ietf). A real XChaCha20 envelope would
+    # be unreadable by every agent in the field, so moi writes and reads what they do.
+    nonce = sodium.randombytes(_CONTENT_NONCE_BYTES)
+    sealed = sodium.crypto_aead_chacha20poly1305_ietf_encrypt(
+        bytes(message), protected.encode("ascii"), nonce, cek
+    )
+    envelope = {
+        "protected": protected,
+        "iv": _b64e(nonce),
+        "ciphertext": _b64e(sealed[:-_TAG_BYTES]),
+        "tag": _b64e(sealed[-_TAG_BYTES:]),
+    }
+    return dumps_compact(envelope).encode("ascii")
+
+
+# -- parse --------------------------------------------------------------------------------------
+
+
+def _decode_protected(text: Any) -> dict[str, Any]:
+    raw = _b64(text, "the protected header", max_chars=MAX_PROTECTED_CHARS)
+    try:
+        return loads_object(raw, max_bytes=MAX_PROTECTED_CHARS, what="the protected header")
+    except InputError as err:
+        raise MalformedEnvelope(str(err)) from err
+
+
+def looks_like_v1(obj: Mapping[str, Any]) -> bool:
+    """True if ``obj`` is meant as an RFC 0019 envelope rather than a DIDComm v2 JWE.
+
+    Decided by the protected header, never by guesses: a v1 header names ``alg`` Authcrypt or
+    Anoncrypt, ``enc`` xchacha20poly1305_ietf or ``typ`` JWM/1.0, none of which a JOSE JWE
+    uses. Any one of them is enough, so that a v1 envelope with (say) an unknown ``alg`` goes to
+    :func:`parse` and gets a precise error there. Never raises.
+    """
+    if not isinstance(obj, Mapping):
+        return False
+    try:
+        header = _decode_protected(obj.get("protected"))
+    except MalformedEnvelope:
+        return False
+    return (
+        header.get("alg") in (V1Alg.AUTHCRYPT.value, V1Alg.ANONCRYPT.value)
+        or header.get("enc") == ENC
+        or header.get("typ") == TYP
+    )
+
+
+def parse(
+    envelope: bytes | str | Mapping[str, Any], *, max_bytes: int = DEFAULT_MAX_BYTES
+) -> ParsedV1:
+    """Check an envelope's structure and decode its fields; no key is needed yet.
+
+    Raises :class:`MalformedEnvelope` (with :class:`EnvelopeTooLarge` over ``max_bytes``) or
+    :class:`UnsupportedAlgorithm`.
+    """
+    if isinstance(envelope, Mapping):
+        obj: Mapping[str, Any] = envelope
+    elif isinstance(envelope, (bytes, bytearray, memoryview, str)):
+        size = len(envelope)
+        if size > max_bytes:
+            raise EnvelopeTooLarge(f"the envelope is over the limit of {max_bytes} bytes")
+        try:
+            obj = loads_object(envelope, max_bytes=max_bytes, what="the v1 envelope")
+        except InputError as err:
+            raise MalformedEnvelope(str(err)) from err
+    else:
+        raise MalformedEnvelope("a v1 envelope must be JSON text or an object")
+
+    missing = sorted(_TOP_LEVEL - obj.keys())
+    if missing:
+        raise MalformedEnvelope(f"the v1 envelope has no {', '.join(missing)}")
+    protected = obj["protected"]
+    header = _decode_protected(protected)
+
+    alg = header.get("alg")
+    if not isinstance(alg, str):
+        raise MalformedEnvelope("the protected header has no 'alg'")
+    if alg not in (V1Alg.AUTHCRYPT.value, V1Alg.ANONCRYPT.value):
+        raise UnsupportedAlgorithm(f"{alg[:40]!r} is not a v1 envelope algorithm")
+    enc = header.get("enc")
+    if enc != ENC:
+        raise UnsupportedAlgorithm(f"unsupported v1 content encryption {str(enc)[:40]!r}")
+    if header.get("typ") != TYP:
+        raise MalformedEnvelope(f"the protected header's 'typ' must be {TYP!r}")
+    # Checked after alg, so a JWE handed here by mistake is told its alg is the problem.
+    extra = sorted(str(k)[:20] for k in obj.keys() - _TOP_LEVEL)
+    if extra:
+        raise MalformedEnvelope(f"unexpected v1 envelope members: {', '.join(extra[:5])}")
+
+    mode = V1Alg(alg)
+    recipients = _parse_recipients(header.get("recipients"), mode)
+    # base64 needs 4 characters per 3 bytes; the size check comes before any decoding.
+    max_chars = max_bytes * 4 // 3 + 4
+    iv = _b64(obj["iv"], "iv", max_chars=64)
+    if len(iv) != _CONTENT_NONCE_BYTES:
+        raise MalformedEnvelope(f"the content iv must be {_CONTENT_NONCE_BYTES} bytes")
+    tag = _b64(obj["tag"], "tag", max_chars=64)
+    if len(tag) != _TAG_BYTES:
+        raise MalformedEnvelope(f"the tag must be {_TAG_BYTES} bytes")
+    ciphertext = _b64(obj["ciphertext"], "ciphertext", max_chars=max_chars)
+    return ParsedV1(mode, recipients, protected, iv, ciphertext, tag)
+
+
+def _parse_recipients(value: Any, mode: V1Alg) -> tuple[V1Recipient, ...]:
+    if not isinstance(value, list) or not value:
+        raise MalformedEnvelope("the protected header needs a non-empty 'recipients' list")
+    if len(value) > MAX_RECIPIENTS:
+        raise EnvelopeTooLarge(f"more than {MAX_RECIPIENTS} recipients")
+    out: list[V1Recipient] = []
+    seen: set[str] = set()
+    for index, entry in enumerate(value):
+        what = f"recipient {index}"
+        if not isinstance(entry, dict) or not isinstance(entry.get("header"), dict):
+            raise MalformedEnvelope(f"{what} must be an object with a 'header' object")
+        header = entry["header"]
+        kid = header.get("kid")
+        if not isinstance(kid, str) or _verkey_raw(kid) is None:
+            raise MalformedEnvelope(f"{what}'s kid is not a base58 Ed25519 verkey")
+        if kid in seen:
+            raise MalformedEnvelope(f"{what}'s kid is listed twice")
+        seen.add(kid)
+        # aries-staticagent and didcomm-messaging write "sender": null, "iv": null for anoncrypt.
+        sender_text, iv_text = header.get("sender"), header.get("iv")
+        if mode is V1Alg.ANONCRYPT:
+            if sender_text is not None or iv_text is not None:
+                raise MalformedEnvelope(f"{what} has a sender or iv in an Anoncrypt envelope")
+            key = _b64(entry.get("encrypted_key"), f"{what}'s encrypted_key", max_chars=128)
+            if len(key) != _ANON_KEY_BYTES:
+                raise MalformedEnvelope(f"{what}'s encrypted_key must be {_ANON_KEY_BYTES} bytes")
+            out.append(V1Recipient(kid, key))
+            continue
+        if sender_text is None or iv_text is None:
+            raise MalformedEnvelope(f"{what} needs a sender and an iv in an Authcrypt envelope")
+        key = _b64(entry.get("encrypted_key"), f"{what}'s encrypted_key", max_chars=128)
+        if len(key) != _AUTH_KEY_BYTES:
+            raise MalformedEnvelope(f"{what}'s encrypted_key must be {_AUTH_KEY_BYTES} bytes")
+        sender = _b64(sender_text, f"{what}'s sender", max_chars=160)
+        if not _SENDER_MIN <= len(sender) <= _SENDER_MAX:
+            raise MalformedEnvelope(f"{what}'s sender is not a sealed verkey")
+        iv = _b64(iv_text, f"{what}'s iv", max_chars=64)
+        if len(iv) != _BOX_NONCE_BYTES:
+            raise MalformedEnvelope(f"{what}'s iv must be {_BOX_NONCE_BYTES} bytes")
+        out.append(V1Recipient(kid, key, sender, iv))
+    return tuple(out)
+
+
+# -- decrypt ------------------------------------------------------------------------------------
+
+
+def decrypt(parsed: ParsedV1, recipient_key: PrivateKey) -> UnpackedV1:
+    """Open ``parsed`` with the Ed25519 private key of one of its recipients.
+
+    Raises :class:`NoRecipientKey` if the key is not a recipient, and :class:`DecryptionError`
+    for every cryptographic failure (tampering, wrong keys, a sender verkey that is not a valid
+    Ed25519 key). Messages never say which step failed beyond that.
+    """
+    if not isinstance(recipient_key, PrivateKey) or recipient_key.type is not KeyType.ED25519:
+        raise UnsupportedKeyType("a v1 recipient key must be an Ed25519 private key")
+    verkey = _b58encode(recipient_key.public.raw)
+    entry = next((r for r in parsed.recipients if r.kid == verkey), None)
+    if entry is None:
+        raise NoRecipientKey("the key is not one of the envelope's recipients")
+    my_pk = _x25519_public(recipient_key.public.raw)
+    my_sk = _x25519_secret(recipient_key)
+    sender_verkey: str | None = None
+    try:
+        if entry.sender is None or entry.iv is None:
+            cek = sodium.crypto_box_seal_open(entry.encrypted_key, my_pk, my_sk)
+        else:
+            sender_bytes = sodium.crypto_box_seal_open(entry.sender, my_pk, my_sk)
+            sender_verkey, sender_pk = _sender_key(sender_bytes)
+            cek = sodium.crypto_box_open(entry.encrypted_key, entry.iv, sender_pk, my_sk)
+        if len(cek) != _KEY_BYTES:
+            raise DecryptionError("the unwrapped content key has the wrong length")
+        plaintext = sodium.crypto_aead_chacha20poly1305_ietf_decrypt(
+            parsed.ciphertext + parsed.tag, parsed.protected.encode("ascii"), parsed.iv, cek
+        )
+    except (nacl.exceptions.CryptoError, nacl.exceptions.ValueError, RuntimeError) as err:
+        raise DecryptionError("the v1 envelope does not decrypt with this key") from err
+    return UnpackedV1(plaintext, verkey, sender_verkey)
+
+
+def _sender_key(sealed_plaintext: bytes) -> tuple[str, bytes]:
+    """The sender's verkey and its X25519 form; the verkey must be a valid Ed25519 point."""
+    try:
+        verkey = sealed_plaintext.decode("ascii")
+    except UnicodeDecodeError:
+        raise DecryptionError("the sender field is not a base58 verkey") from None
+    raw = _verkey_raw(verkey)
+    if raw is None:
+        raise DecryptionError("the sender field is not a base58 verkey")
+    try:
+        # libsodium refuses non-canonical encodings, small-order points and points outside
+        # the prime-order subgroup here, which is the Ed25519 validity check we need.
+        return verkey, _x25519_public(raw)
+    except KeyFormatError as err:
+        raise DecryptionError("the sender verkey is not a valid Ed25519 key") from err
+
+
+def unpack(
+    envelope: bytes | str | Mapping[str, Any],
+    recipient_key: PrivateKey,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> UnpackedV1:
+    """:func:`parse` then :func:`decrypt`, for a caller that already knows its key."""
+    return decrypt(parse(envelope, max_bytes=max_bytes), recipient_key)
+
+
+def verkey_of(key: PublicKey | PrivateKey) -> str:
+    """The base58 verkey of an Ed25519 key, as v1 envelopes name it (cached)."""
+    public = key.public if isinstance(key, PrivateKey) else key
+    if public.type is not KeyType.ED25519:
+        raise UnsupportedKeyType("v1 verkeys are Ed25519 keys")
+    return _b58encode(public.raw)
