@@ -110,7 +110,7 @@ def _line(q: Quad) -> str:
 class _Issuer:
     """Issue Identifier algorithm state: a prefix, a counter, and issuance order."""
 
-    __slots__ = ("prefix", "issued")
+    __slots__ = ("issued", "prefix")
 
     def __init__(self, prefix: str, issued: dict[str, str] | None = None) -> None:
         self.prefix = prefix

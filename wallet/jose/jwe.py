@@ -38,6 +38,7 @@ __all__ = [
     "InvalidEphemeralKey",
     "JWERecipient",
     "ParsedJWE",
+    "RecipientError",
     "SenderKeyError",
     "decrypt",
     "encrypt",
@@ -66,6 +67,10 @@ MAX_KID_CHARS = 8192
 
 class InvalidEphemeralKey(MalformedEnvelope):
     """The envelope's ``epk`` is not a usable point (off the curve, low order, wrong curve)."""
+
+
+class RecipientError(EnvelopeError, ValueError):
+    """The recipients given to :func:`encrypt` are empty, too many, or repeat a kid."""
 
 
 class SenderKeyError(EnvelopeError):
@@ -99,12 +104,12 @@ def encrypt(
     if content is None:
         raise UnsupportedAlgorithm(f"unsupported JWE enc {short(enc)}")
     if not recipients:
-        raise ValueError("a JWE needs at least one recipient")
+        raise RecipientError("a JWE needs at least one recipient")
     if len(recipients) > MAX_RECIPIENTS:
-        raise ValueError(f"a JWE may have at most {MAX_RECIPIENTS} recipients")
+        raise RecipientError(f"a JWE may have at most {MAX_RECIPIENTS} recipients")
     kids = [kid for kid, _ in recipients]
     if len(set(kids)) != len(kids):
-        raise ValueError("recipient kids must be unique")
+        raise RecipientError("recipient kids must be unique")
     kty = recipients[0][1].type
     if kty not in AGREEMENT_TYPES:
         raise UnsupportedAlgorithm(f"no JWE key agreement on {kty}")
@@ -240,8 +245,8 @@ def parse(jwe: Mapping[str, Any], *, max_bytes: int = DEFAULT_MAX_BYTES) -> Pars
 
     epk = _parse_epk(protected.get("epk"))
     skid = protected.get("skid")
-    if skid is not None and not (isinstance(skid, str) and 0 < len(skid) <= MAX_KID_CHARS):
-        raise MalformedEnvelope("the JWE 'skid' must be a non-empty string")
+    if skid is not None:
+        _check_kid(skid, "the JWE 'skid'")
     apu = b64d(protected["apu"], "JWE apu") if "apu" in protected else None
     apv = b64d(protected["apv"], "JWE apv") if "apv" in protected else None
 
@@ -312,8 +317,7 @@ def _parse_recipients(
         if header.keys() & shared_names:
             raise MalformedEnvelope("a JWE recipient header repeats a shared header name")
         kid = header.get("kid")
-        if not isinstance(kid, str) or not 0 < len(kid) <= MAX_KID_CHARS:
-            raise MalformedEnvelope("each JWE recipient needs a string 'kid'")
+        _check_kid(kid, "a JWE recipient 'kid'")
         if kid in seen:
             raise MalformedEnvelope("JWE recipient kids must be unique")
         seen.add(kid)
@@ -325,6 +329,16 @@ def _parse_recipients(
             )
         out.append(JWERecipient(kid, encrypted_key))
     return tuple(out)
+
+
+def _check_kid(kid: Any, what: str) -> None:
+    if not isinstance(kid, str) or not 0 < len(kid) <= MAX_KID_CHARS:
+        raise MalformedEnvelope(f"{what} must be a string of 1 to {MAX_KID_CHARS} characters")
+    try:
+        # JSON escapes can smuggle lone surrogates, which cannot be hashed into apv.
+        kid.encode("utf-8")
+    except UnicodeEncodeError:
+        raise MalformedEnvelope(f"{what} is not valid Unicode") from None
 
 
 # -- decrypt ----------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..encoding import DEFAULT_MAX_BYTES, dumps_compact
-from ..errors import MalformedEnvelope, SignatureError, UnsupportedAlgorithm
+from ..errors import EnvelopeError, MalformedEnvelope, SignatureError, UnsupportedAlgorithm
 from ..keys import KeyType, PrivateKey, PublicKey
 from ._util import b64d, b64e, decode_header, short
 
@@ -23,6 +23,7 @@ __all__ = [
     "CompactJWS",
     "JWSSignature",
     "ParsedJWS",
+    "SignerError",
     "alg_for_key",
     "decode_compact",
     "parse_general",
@@ -49,6 +50,10 @@ _KEY_FOR_ALG: dict[str, KeyType] = {
     **{v: k for k, v in _ALG_FOR_KEY.items()},
     "Ed25519": KeyType.ED25519,
 }
+
+
+class SignerError(EnvelopeError, ValueError):
+    """:func:`sign_general` was given no signers."""
 
 
 class AlgorithmRefused(SignatureError, UnsupportedAlgorithm):
@@ -198,7 +203,7 @@ def sign_general(
     signature's unprotected header.
     """
     if not signers:
-        raise ValueError("a JWS needs at least one signer")
+        raise SignerError("a JWS needs at least one signer")
     payload_b64 = b64e(payload)
     signatures = []
     for kid, key in signers:
