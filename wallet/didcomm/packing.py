@@ -251,7 +251,7 @@ async def _first_ed25519(did_or_key: str, resolver: Resolver) -> PublicKey:
             return method.public_key
         raise KeyNotFound(f"{did_or_key} is not an Ed25519 key")
     doc = await resolver.resolve(did_or_key)
-    for method in doc.verification_methods():
+    for method in doc.verification_methods:
         if method.public_key.type is KeyType.ED25519:
             return method.public_key
     raise KeyNotFound(f"{did_or_key} has no Ed25519 verification key for DIDComm v1")
