@@ -33,6 +33,7 @@ __all__ = [
     "WebDocumentTooLarge",
     "WebHTTPError",
     "WebHostUnreachable",
+    "WebInvalidDocument",
     "WebResolutionError",
     "WebTLSError",
     "WebTimeout",
@@ -106,5 +107,9 @@ class WebDocumentTooLarge(WebResolutionError, TooLargeError):
     """The host sent more bytes than the size limit allows."""
 
 
-class DocumentIdMismatch(WebResolutionError, InvalidDIDDocument):
+class WebInvalidDocument(WebResolutionError, InvalidDIDDocument):
+    """The host served something that is not a JSON object."""
+
+
+class DocumentIdMismatch(WebInvalidDocument):
     """The document served for a did:web has another ``id`` (or none)."""

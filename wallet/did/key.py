@@ -16,7 +16,14 @@ from ..errors import InvalidDID, KeyFormatError, UnsupportedKeyType
 from ..keys import KeyType, PublicKey
 from .errors import DIDTooLong, InvalidDIDKey, UnsupportedKeyCodec
 
-__all__ = ["KEY_CONTEXT", "KeyResolver", "create_did_key", "did_key_public_key", "resolve_did_key"]
+__all__ = [
+    "KEY_CONTEXT",
+    "KeyResolver",
+    "create_did_key",
+    "did_key",
+    "did_key_public_key",
+    "resolve_did_key",
+]
 
 KEY_CONTEXT = ["https://www.w3.org/ns/did/v1", "https://w3id.org/security/multikey/v1"]
 #: An uncompressed P-521 key, the longest moi reads, is under 190 characters.
@@ -30,6 +37,10 @@ def create_did_key(key: PublicKey) -> str:
     if not isinstance(key, PublicKey):
         raise KeyFormatError("a did:key is made from a PublicKey")
     return "did:key:" + key.multikey
+
+
+#: Short name of :func:`create_did_key`.
+did_key = create_did_key
 
 
 def did_key_public_key(did: str) -> PublicKey:

@@ -46,8 +46,9 @@ class Purpose(StrEnum):
     AUTHENTICATION = "V"
     CAPABILITY_INVOCATION = "I"
     CAPABILITY_DELEGATION = "D"
-    # The spec's own words for two of them.
+    # Other names in use for the same codes (the spec's words, and a short one).
     ENCRYPTION = "E"
+    AGREEMENT = "E"
     VERIFICATION = "V"
 
     @property
