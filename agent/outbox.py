@@ -1,0 +1,190 @@
+"""The durable outbox: messages wait here until the peer has taken them.
+
+A message is appended in the same transaction as the state change that produced it, so a
+crash can lose neither. One *lane* per connection delivers that connection's messages strictly
+in the order they were queued: a message that fails is retried with exponential backoff and
+nothing behind it overtakes it; after ``max_attempts`` (or ``max_age``) it is dead-lettered
+and the lane moves on. A message the peer refused outright (an HTTP 4xx) goes to the dead
+letters at once — repeating it would not help.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from typing import Any
+
+from wallet.encoding import dumps_compact
+from wallet.errors import RecordNotFound
+from wallet.storage import Store
+
+from .errors import TransportError
+from .ids import SEQ
+from .lanes import Lanes
+
+log = logging.getLogger("moi.outbox")
+
+CATEGORY = "outbox"
+
+
+class DeliveryState(StrEnum):
+    QUEUED = "queued"
+    DELIVERED = "delivered"
+    DEAD = "dead"
+
+
+class PermanentDeliveryError(TransportError):
+    """The peer refused the message; retrying cannot succeed."""
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    id: str
+    connection_id: str
+    message: Mapping[str, Any]
+    seq: str
+    created: float
+    state: DeliveryState = DeliveryState.QUEUED
+    attempts: int = 0
+    error: str | None = None
+    delivered_at: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "connection_id": self.connection_id,
+            "message": dict(self.message),
+            "seq": self.seq,
+            "created": self.created,
+            "state": self.state.value,
+            "attempts": self.attempts,
+            "error": self.error,
+            "delivered_at": self.delivered_at,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> OutboxItem:
+        values = dict(data)
+        values["state"] = DeliveryState(values["state"])
+        return cls(**values)
+
+    def tags(self) -> dict[str, str]:
+        return {"state": self.state.value, "connection_id": self.connection_id, "~seq": self.seq}
+
+
+async def enqueue(store: Store, connection_id: str, message: Mapping[str, Any]) -> OutboxItem:
+    """Append a plaintext message for a connection; call inside the producing transaction."""
+    item = OutboxItem(
+        id=str(message["id"]),
+        connection_id=connection_id,
+        message=message,
+        seq=SEQ.next(),
+        created=time.time(),
+    )
+    await store.add(CATEGORY, item.id, _encode(item), item.tags())
+    return item
+
+
+def _encode(item: OutboxItem) -> bytes:
+    return dumps_compact(item.to_json()).encode("utf-8")
+
+
+async def delivery_state(store: Store, message_id: str) -> DeliveryState | None:
+    try:
+        record = await store.get(CATEGORY, message_id)
+    except RecordNotFound:
+        return None
+    return DeliveryState(record.tags.get("state", "queued"))
+
+
+Deliver = Callable[[OutboxItem], Awaitable[None]]
+OnDead = Callable[[OutboxItem], Awaitable[None]]
+
+
+class OutboxWorker:
+    """Runs one delivery lane per connection with queued messages."""
+
+    def __init__(
+        self,
+        store: Store,
+        deliver: Deliver,
+        *,
+        on_dead: OnDead | None = None,
+        max_attempts: int = 12,
+        max_age: float = 3 * 24 * 3600,
+        base_delay: float = 0.25,
+        max_delay: float = 300.0,
+        batch: int = 64,
+    ) -> None:
+        self.store = store
+        self.deliver = deliver
+        self.on_dead = on_dead
+        self.max_attempts = max_attempts
+        self.max_age = max_age
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+        self.batch = batch
+        self.lanes = Lanes(self._lane, name="outbox")
+        self._closing = False
+
+    async def start(self) -> None:
+        """Resume every lane that has queued messages (after a restart or a crash)."""
+        pending = await self.store.find(CATEGORY, {"state": DeliveryState.QUEUED.value})
+        for record in pending:
+            SEQ.observe(record.tags.get("~seq", "0"))
+            self.notify(record.tags["connection_id"])
+
+    def notify(self, connection_id: str) -> None:
+        """New messages were committed for a connection: make sure its lane runs."""
+        self.lanes.notify(connection_id)
+
+    async def _lane(self, connection_id: str) -> bool:
+        records = await self.store.find(
+            CATEGORY,
+            {"connection_id": connection_id, "state": DeliveryState.QUEUED.value},
+            order_by="~seq",
+            limit=self.batch,
+        )
+        for record in records:
+            if not await self._deliver_one(OutboxItem.from_json(record.json())):
+                return False
+        return bool(records)
+
+    async def _deliver_one(self, item: OutboxItem) -> bool:
+        """Deliver with retries; False when the worker is closing."""
+        while not self._closing:
+            try:
+                await self.deliver(item)
+            except PermanentDeliveryError as err:
+                await self._finish(item, DeliveryState.DEAD, str(err))
+                return True
+            except TransportError as err:
+                item = replace(item, attempts=item.attempts + 1, error=str(err))
+                too_old = time.time() - item.created > self.max_age
+                if item.attempts >= self.max_attempts or too_old:
+                    await self._finish(item, DeliveryState.DEAD, str(err))
+                    return True
+                await self.store.update(CATEGORY, item.id, _encode(item), item.tags())
+                delay = min(self.max_delay, self.base_delay * 2 ** (item.attempts - 1))
+                await asyncio.sleep(delay * random.uniform(0.8, 1.2))
+                continue
+            await self._finish(item, DeliveryState.DELIVERED, None)
+            return True
+        return False
+
+    async def _finish(self, item: OutboxItem, state: DeliveryState, error: str | None) -> None:
+        item = replace(item, state=state, error=error, delivered_at=time.time())
+        await self.store.update(CATEGORY, item.id, _encode(item), item.tags())
+        if state is DeliveryState.DEAD:
+            log.warning("message %s to %s dead-lettered: %s", item.id, item.connection_id, error)
+            if self.on_dead is not None:
+                await self.on_dead(item)
+
+    async def close(self) -> None:
+        self._closing = True
+        await self.lanes.close()
