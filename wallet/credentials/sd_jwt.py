@@ -2,7 +2,9 @@
 
 Issuer: :func:`issue_sd_jwt`. Holder: :func:`receive_sd_jwt` / :class:`HeldSdJwt` (choose
 claims by path, preview, present with an optional Key Binding JWT). Verifier:
-:func:`verify_sd_jwt`. Everything is pure: time and keys come in as arguments.
+:func:`verify_sd_jwt`. The JWS JSON Serialization is read and written by converting to and
+from the compact form (:func:`sd_jwt_from_json`, :func:`sd_jwt_to_json`). Everything is
+pure: time and keys come in as arguments.
 
 Only sha-256 digests and the EdDSA / ES256 algorithms are accepted. Unlike the reference
 library, a Disclosure that no digest refers to is refused, as the draft says, and ``exp`` /
@@ -36,6 +38,7 @@ from .sd_jwt_core import (
 )
 from .sd_jwt_holder import HeldSdJwt, present_sd_jwt, receive_sd_jwt
 from .sd_jwt_issue import issue_sd_jwt
+from .sd_jwt_json import sd_jwt_from_json, sd_jwt_to_json
 from .sd_jwt_verify import (
     IssuerKey,
     VerifiedSdJwt,
@@ -72,6 +75,8 @@ __all__ = [
     "process_payload",
     "receive_sd_jwt",
     "sd_hash",
+    "sd_jwt_from_json",
+    "sd_jwt_to_json",
     "split_sd_jwt",
     "verify_key_binding",
     "verify_sd_jwt",
