@@ -288,9 +288,13 @@ async def _verify_one(
         options = {k: v for k, v in proof.items() if k != suite.value_key}
         if suite.name == EDDSA_JCS_2022 and "@context" in options:
             unsecured["@context"] = _signed_context(secured.get("@context"), options["@context"])
-        options.pop("@context", None)
-        if "@context" in unsecured:
-            options["@context"] = unsecured["@context"]
+        if not (suite.proof_type != DATA_INTEGRITY_PROOF and "@context" in options):
+            # The legacy suites let a proof bring its own context (didkit puts the
+            # ed25519-2020 context there when the document lacks it); Data Integrity
+            # proofs always take the document's.
+            options.pop("@context", None)
+            if "@context" in unsecured:
+                options["@context"] = unsecured["@context"]
 
         public = await _resolve(resolve_key, vm)
         data = await _hash(suite, options, unsecured, loader)
