@@ -1,0 +1,242 @@
+"""The dispatcher: from a stored inbound message to its handler, and from the handler's
+effects to one committed transaction.
+
+Inbound messages are handled per *lane* (one sender) in arrival order, lanes in parallel
+up to a bound. For each message: find its connection, find the handler for its type in its
+family, run the handler under the thread's lock, then in ONE transaction apply the effects
+(records saved, messages appended to the outbox, events appended to the log) and mark the
+inbox record done. Only after the commit are the outbox lanes woken and the events published.
+A handler that fails, or a type nobody handles, becomes a problem report to the sender —
+never a crash and never a traceback on the wire.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any
+
+from wallet.didcomm.message import Message, from_aries
+from wallet.didcomm.packing import did_of
+from wallet.errors import MoiError, RecordNotFound
+from wallet.storage import Store
+
+from . import events, inbox, outbox
+from .connections import ConnectionRecord, Connections
+from .errors import ProtocolError
+from .events import EventBus
+from .lanes import Lanes
+from .plugin import Delete, Effect, Emit, Family, HandlerContext, Save, Send
+from .registry import Registry
+
+log = logging.getLogger("moi.dispatcher")
+
+PROBLEM_V1 = "https://didcomm.org/report-problem/1.0/problem-report"
+PROBLEM_V2 = "https://didcomm.org/report-problem/2.0/problem-report"
+#: a peer's problem report about our problem report would ping-pong forever
+_NO_PROBLEM_FOR = ("report-problem/",)
+
+
+class KeyedLock:
+    """One asyncio lock per key (a thread id), dropped when nobody holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._users: defaultdict[str, int] = defaultdict(int)
+
+    @contextlib.asynccontextmanager
+    async def __call__(self, key: str) -> AsyncIterator[None]:
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        self._users[key] += 1
+        try:
+            async with lock:
+                yield
+        finally:
+            self._users[key] -= 1
+            if not self._users[key]:
+                del self._users[key]
+                self._locks.pop(key, None)
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        registry: Registry,
+        bus: EventBus,
+        outbox_worker: outbox.OutboxWorker,
+        services: dict[str, Any],
+        concurrency: int = 16,
+    ) -> None:
+        self.store = store
+        self.registry = registry
+        self.bus = bus
+        self.outbox = outbox_worker
+        self.services = services
+        self.connections = Connections(store)
+        self.locks = KeyedLock()
+        self.lanes = Lanes(self._lane, name="inbox", limit=concurrency)
+
+    async def start(self) -> None:
+        """Resume handling of everything stored but not yet handled (after a crash)."""
+        pending = await self.store.find(inbox.CATEGORY, {"state": inbox.InboxState.PENDING.value})
+        for record in pending:
+            self.lanes.notify(record.tags["lane"])
+
+    def notify(self, lane: str) -> None:
+        self.lanes.notify(lane)
+
+    async def close(self) -> None:
+        await self.lanes.close()
+
+    # -- handling ---------------------------------------------------------------------------
+
+    async def _lane(self, lane: str) -> bool:
+        records = await self.store.find(
+            inbox.CATEGORY,
+            {"lane": lane, "state": inbox.InboxState.PENDING.value},
+            order_by="~seq",
+            limit=64,
+        )
+        for record in records:
+            await self.handle(inbox.InboxItem.from_json(record.json()))
+        return bool(records)
+
+    async def handle(self, item: inbox.InboxItem) -> None:
+        family = Family(item.family)
+        metadata = item.metadata
+        try:
+            message = (
+                from_aries(item.message) if family is Family.V1 else Message.from_json(item.message)
+            )
+        except MoiError as err:
+            await self.commit([], done=item.finished(inbox.InboxState.FAILED, str(err)))
+            return
+        connection = await self.find_connection(family, message, metadata)
+        ctx = HandlerContext(
+            message=message,
+            connection=connection,
+            records=self.store,
+            family=family,
+            now=time.time(),
+            sender_kid=metadata.get("sender_kid"),
+            recipient_kid=metadata.get("recipient_kid"),
+            services=self.services,
+        )
+        state, error = inbox.InboxState.DONE, None
+        try:
+            found = self.registry.handler_for(family, message.type)
+            if found is None:
+                raise ProtocolError(
+                    f"message type {message.type[:200]} is not supported", "e.p.msg.unsupported"
+                )
+            async with self.locks(message.thread_id):
+                await found[1](ctx)
+            effects = ctx.effects
+        except ProtocolError as err:
+            state, error = inbox.InboxState.FAILED, str(err)
+            effects = self._problem(ctx, err.problem_code, str(err))
+        except MoiError as err:
+            state, error = inbox.InboxState.FAILED, str(err)
+            effects = self._problem(ctx, "e.p.msg", str(err))
+        except Exception as err:  # the catch-all of the inbound path: log, answer, go on
+            log.exception("handler for %s failed", message.type[:200])
+            state, error = inbox.InboxState.FAILED, f"internal error: {type(err).__name__}"
+            effects = self._problem(ctx, "e.p.me", "internal error while handling the message")
+        await self.commit(effects, done=item.finished(state, error))
+
+    def _problem(self, ctx: HandlerContext, code: str, comment: str) -> list[Effect]:
+        message = ctx.message
+        out: list[Effect] = [
+            Emit(
+                "problem_report.sent",
+                {
+                    "connection_id": ctx.connection.id if ctx.connection else None,
+                    "thread_id": message.thread_id,
+                    "code": code,
+                    "comment": comment,
+                },
+            )
+        ]
+        if any(marker in message.type for marker in _NO_PROBLEM_FOR):
+            return out
+        if ctx.family is Family.V1:
+            report = Message(
+                type=PROBLEM_V1,
+                body={"description": {"code": code, "en": comment}},
+                id=str(uuid.uuid4()),
+                thid=message.thread_id,
+            )
+        else:
+            report = Message(
+                type=PROBLEM_V2,
+                body={"code": code, "comment": comment},
+                id=str(uuid.uuid4()),
+                pthid=message.thread_id,
+            )
+        if ctx.connection is not None:
+            out.append(Send(ctx.connection.id, report))
+        elif ctx.family is Family.V2 and message.frm:
+            # No relationship yet, but an authenticated v2 sender can be answered directly.
+            out.append(Send(did_of(message.frm), report))
+        return out
+
+    async def find_connection(
+        self, family: Family, message: Message, metadata: Mapping[str, Any]
+    ) -> ConnectionRecord | None:
+        wallet = self.services["wallet"]
+        recipient = metadata.get("recipient_kid")
+        my_did = await wallet.did_for_kid(recipient) if recipient else None
+        if family is Family.V2:
+            their_did = did_of(message.frm) if message.frm else None
+            if my_did is None and their_did is None:
+                return None
+            return await self.connections.by_dids(my_did, their_did)
+        if my_did is None:
+            return None
+        return await self.connections.by_dids(my_did, None)
+
+    # -- committing effects -----------------------------------------------------------------
+
+    async def commit(
+        self, effects: Sequence[Effect], *, done: inbox.InboxItem | None = None
+    ) -> list[events.Event]:
+        """Apply effects in one transaction; wake the outbox and publish events after it."""
+        appended: list[events.Event] = []
+        targets: set[str] = set()
+        async with self.store.transaction() as tx:
+            for effect in effects:
+                if isinstance(effect, Save):
+                    await _upsert(tx, effect)
+                elif isinstance(effect, Delete):
+                    with contextlib.suppress(RecordNotFound):
+                        await tx.delete(effect.category, effect.id)
+                elif isinstance(effect, Send):
+                    await outbox.enqueue(tx, effect.connection_id, effect.message.to_json())
+                    targets.add(effect.connection_id)
+                elif isinstance(effect, Emit):
+                    appended.append(await events.append(tx, effect.topic, effect.payload))
+            if done is not None:
+                await tx.update(inbox.CATEGORY, done.id, inbox.encode(done), done.tags())
+        for target in targets:
+            self.outbox.notify(target)
+        self.bus.publish(appended)
+        return appended
+
+
+async def _upsert(tx: Store, effect: Save) -> None:
+    from wallet.encoding import dumps_compact
+
+    value = dumps_compact(dict(effect.value)).encode("utf-8")
+    try:
+        await tx.get(effect.category, effect.id, for_update=True)
+    except RecordNotFound:
+        await tx.add(effect.category, effect.id, value, effect.tags)
+    else:
+        await tx.update(effect.category, effect.id, value, effect.tags)
