@@ -12,9 +12,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ..errors import InvalidDID, KeyFormatError, UnsupportedKeyType
+from ..errors import InvalidDID, KeyFormatError
 from ..keys import KeyType, PublicKey
-from .errors import DIDTooLong, InvalidDIDKey, UnsupportedKeyCodec
+from ._codec import key_error
+from .errors import DIDTooLong
 
 __all__ = [
     "KEY_CONTEXT",
@@ -63,10 +64,8 @@ def _decode(did: Any) -> tuple[str, PublicKey]:
             key.ec_key()
         elif key.type is KeyType.ED25519:
             key.to_x25519()  # an Ed25519 "key" off the curve has no X25519 partner
-    except UnsupportedKeyType as err:
-        raise UnsupportedKeyCodec(f"did:key: {err}") from err
     except KeyFormatError as err:
-        raise InvalidDIDKey(f"did:key: {err}") from err
+        raise key_error(multibase, err, "did:key") from err
     return multibase, key
 
 

@@ -17,8 +17,9 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from ..errors import KeyFormatError, UnsupportedKeyType
 from ..keys import KeyType, PublicKey
+from ._codec import key_error
 from ._util import MAX_REF, absolute, preview, text
-from .errors import InvalidDIDDocument
+from .errors import InvalidDIDDocument, UnsupportedKeyCodec
 
 MULTIBASE = "publicKeyMultibase"
 BASE58 = "publicKeyBase58"
@@ -101,6 +102,11 @@ def parse_method(raw: Any, did: str, where: str) -> VerificationMethod:
     except UnsupportedKeyType as err:
         raise UnsupportedMethod(f"{vm_id}: {err}") from err
     except KeyFormatError as err:
+        value = raw[key_format]
+        if key_format == MULTIBASE and isinstance(value, str):
+            precise = key_error(value, err, vm_id)
+            if isinstance(precise, UnsupportedKeyCodec):
+                raise UnsupportedMethod(str(precise)) from err
         raise InvalidDIDDocument(f"{vm_id}: {err}") from err
     expected = _BARE_KEY_TYPES.get(vm_type)
     if expected is not None and key.type is not expected:

@@ -22,9 +22,10 @@ from typing import Any
 import base58
 
 from ..encoding import b64url_decode, b64url_encode, loads_strict
-from ..errors import InputError, InvalidDID, KeyFormatError, UnsupportedKeyType
+from ..errors import InputError, InvalidDID, KeyFormatError
 from ..keys import PublicKey
-from .errors import DIDTooLong, InvalidDIDKey, UnsupportedKeyCodec
+from ._codec import key_error
+from .errors import DIDTooLong, InvalidDIDKey
 from .url import MAX_DID_LENGTH
 
 __all__ = [
@@ -220,10 +221,8 @@ def _check_key(code: Purpose, body: str, n: int) -> str:
         key = PublicKey.from_multikey(body)
         if not key.type.is_okp:
             key.ec_key()
-    except UnsupportedKeyType as err:
-        raise UnsupportedKeyCodec(f"key {n} of the did:peer:2: {err}") from err
     except KeyFormatError as err:
-        raise InvalidDIDKey(f"key {n} of the did:peer:2: {err}") from err
+        raise key_error(body, err, f"key {n} of the did:peer:2") from err
     _check_purpose(code, key)
     return body
 
