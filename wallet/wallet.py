@@ -34,7 +34,7 @@ from .did import (
     create_peer2,
     create_peer4,
     default_registry,
-    did_key,
+    create_did_key,
 )
 from .didcomm.message import BASIC_MESSAGE_V2, Message
 from .didcomm.packing import Mode, Unpacked, pack, pack_v1, unpack
@@ -148,17 +148,20 @@ class Wallet:
         await self._store_secret(secret, [])
         return secret.public
 
-    async def _store_secret(self, secret: PrivateKey, kids: Sequence[str]) -> None:
+    async def _store_secret(
+        self, secret: PrivateKey, kids: Sequence[str], did: str | None = None
+    ) -> None:
         public = secret.public
         value = dumps_compact({"type": secret.type.value, "secret": b64url_encode(secret.secret)})
         tags = {"type": secret.type.value}
         refs = list(kids)
         if secret.type is KeyType.ED25519:
             refs.append(public.base58)  # DIDComm v1 names keys by their base58 verkey
+        ref = dumps_compact({"key": public.multikey, "did": did}).encode("utf-8")
         async with self.store.transaction() as tx:
             await tx.add(_KEY, public.multikey, value.encode("utf-8"), tags)
             for kid in refs:
-                await tx.add(_KID, kid, public.multikey.encode("ascii"))
+                await tx.add(_KID, kid, ref)
 
     async def secret_for(self, kid: str) -> PrivateKey | None:
         """The private key named by ``kid`` (a DID URL or a base58 verkey), if held here."""
@@ -166,8 +169,8 @@ class Wallet:
             self._secrets.move_to_end(kid)
             return self._secrets[kid]
         try:
-            ref = await self.store.get(_KID, kid)
-            record = await self.store.get(_KEY, ref.value.decode("ascii"))
+            ref = (await self.store.get(_KID, kid)).json()
+            record = await self.store.get(_KEY, ref["key"])
         except RecordNotFound:
             secret = None
         else:
@@ -179,6 +182,14 @@ class Wallet:
         if len(self._secrets) > 1024:
             self._secrets.popitem(last=False)
         return secret
+
+    async def did_for_kid(self, kid: str) -> str | None:
+        """Which own DID a key id (DID URL or v1 verkey) belongs to, if any."""
+        try:
+            ref = (await self.store.get(_KID, kid)).json()
+        except RecordNotFound:
+            return None
+        return ref.get("did")
 
     async def sign(self, kid: str, data: bytes) -> bytes:
         secret = await self.secret_for(kid)
@@ -227,7 +238,7 @@ class Wallet:
         signing = PrivateKey.generate(KeyType.ED25519)
         short_form = None
         if method == "key":
-            did = did_key(signing.public)
+            did = create_did_key(signing.public)
             doc = await self.resolver.resolve(did)
             secrets = [(signing, [m.id for m in doc.authentication_keys()])]
             agreement = signing.to_x25519()
@@ -235,7 +246,7 @@ class Wallet:
         elif method == "peer2":
             agreement = PrivateKey.generate(KeyType.X25519)
             did = create_peer2(
-                [(Purpose.AGREEMENT, agreement.public), (Purpose.AUTHENTICATION, signing.public)],
+                [(Purpose.KEY_AGREEMENT, agreement.public), (Purpose.AUTHENTICATION, signing.public)],
                 services,
             )
             secrets = [(agreement, [f"{did}#key-1"]), (signing, [f"{did}#key-2"])]
@@ -256,7 +267,7 @@ class Wallet:
             metadata=dict(metadata or {}),
         )
         for secret, kids in secrets:
-            await self._store_secret(secret, kids)
+            await self._store_secret(secret, kids, did)
         tags = {"method": method, "~created": f"{info.created:012d}"}
         if short_form:
             tags["short_form"] = short_form

@@ -1,0 +1,1 @@
+"""Transports: the inbound HTTP/WebSocket listener and the outbound HTTP/WebSocket clients."""

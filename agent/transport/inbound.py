@@ -1,0 +1,100 @@
+"""The inbound listener: DIDComm messages by HTTP POST and over WebSocket.
+
+It only moves bytes: every message goes to ``receive`` (the runtime), which unpacks and
+stores it; the HTTP answer (202) is sent only after the message is stored. Errors map to
+statuses with a one-line reason and no traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiohttp import WSMsgType, web
+
+from wallet.errors import (
+    EnvelopeError,
+    InputError,
+    MoiError,
+    ResolutionError,
+    StorageError,
+    TooLargeError,
+)
+
+log = logging.getLogger("moi.inbound")
+
+Receive = Callable[[bytes, "Session | None"], Awaitable[str]]
+READ_TIMEOUT = 30.0
+
+
+class Session:
+    """An open WebSocket a peer connected with; replies can go back over it."""
+
+    def __init__(self, ws: web.WebSocketResponse) -> None:
+        self.ws = ws
+
+    async def send(self, data: bytes) -> None:
+        await self.ws.send_str(data.decode("utf-8"))
+
+    @property
+    def closed(self) -> bool:
+        return self.ws.closed
+
+
+def status_for(err: MoiError) -> int:
+    if isinstance(err, TooLargeError):
+        return 413
+    if isinstance(err, StorageError):
+        return 503  # we could not keep it: the sender must retry
+    if isinstance(err, (EnvelopeError, InputError, ResolutionError)):
+        return 400
+    return 400
+
+
+def build_app(receive: Receive, *, max_bytes: int) -> web.Application:
+    app = web.Application(client_max_size=max_bytes)
+
+    async def post(request: web.Request) -> web.Response:
+        try:
+            async with asyncio.timeout(READ_TIMEOUT):
+                data = await request.read()
+        except TimeoutError:
+            return web.json_response({"error": "request body too slow"}, status=408)
+        except web.HTTPRequestEntityTooLarge:
+            return web.json_response(
+                {"error": f"message larger than {max_bytes} bytes"}, status=413
+            )
+        if not data:
+            return web.json_response({"error": "empty body"}, status=400)
+        try:
+            outcome = await receive(data, None)
+        except MoiError as err:
+            return web.json_response({"error": str(err)[:500]}, status=status_for(err))
+        return web.json_response({"status": outcome}, status=202)
+
+    async def websocket(request: web.Request) -> web.StreamResponse:
+        ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=max_bytes)
+        await ws.prepare(request)
+        session = Session(ws)
+        async for msg in ws:
+            if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
+                data = msg.data.encode("utf-8") if msg.type == WSMsgType.TEXT else msg.data
+                try:
+                    await receive(data, session)
+                except MoiError as err:
+                    log.info("refused a message over WebSocket: %s", err)
+            elif msg.type == WSMsgType.ERROR:
+                break
+        return ws
+
+    async def index(request: web.Request) -> web.StreamResponse:
+        if request.headers.get("Upgrade", "").lower() == "websocket":
+            return await websocket(request)
+        return web.json_response({"service": "moi DIDComm endpoint", "accepts": "POST"})
+
+    app.router.add_post("/", post)
+    app.router.add_post("/didcomm", post)
+    app.router.add_get("/ws", websocket)
+    app.router.add_get("/", index)
+    return app
