@@ -7,6 +7,7 @@ to send to.
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from collections.abc import Mapping
@@ -14,11 +15,21 @@ from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
+from wallet.did import long_to_short
 from wallet.encoding import dumps_compact
-from wallet.errors import InputError, RecordNotFound
+from wallet.errors import InputError, MoiError, RecordNotFound
 from wallet.storage import Store
 
 CATEGORY = "connection"
+
+
+def canonical_did(did: str) -> str:
+    """The form a DID is filed under: a did:peer:4 long form by its short form, so that a
+    peer may use either."""
+    if did.startswith("did:peer:4") and ":" in did[len("did:peer:4") :]:
+        with contextlib.suppress(MoiError):
+            return long_to_short(did)
+    return did
 
 
 class ConnectionState(StrEnum):
@@ -119,7 +130,11 @@ class ConnectionRecord:
             "family": self.family,
             "~created": f"{self.created:017.6f}",
         }
-        for name in ("my_did", "their_did", "their_label", "invitation_id", "thread_id"):
+        for name in ("my_did", "their_did"):
+            value = getattr(self, name)
+            if value:
+                tags[name] = canonical_did(value)
+        for name in ("their_label", "invitation_id", "thread_id"):
             value = getattr(self, name)
             if value:
                 tags[name] = value
@@ -160,9 +175,9 @@ class Connections:
     async def by_dids(self, my_did: str | None, their_did: str | None) -> ConnectionRecord | None:
         query: dict[str, Any] = {}
         if my_did:
-            query["my_did"] = my_did
+            query["my_did"] = canonical_did(my_did)
         if their_did:
-            query["their_did"] = their_did
+            query["their_did"] = canonical_did(their_did)
         if not query:
             return None
         return await self.find_one(query)
@@ -200,4 +215,3 @@ class Connections:
         if matches:
             raise InputError(f"more than one connection has the label {ref[:80]!r}; use its id")
         raise RecordNotFound(f"no connection with id or label {ref[:80]!r}")
-

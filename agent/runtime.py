@@ -1,0 +1,277 @@
+"""The agent: one process holding a wallet, its listeners, its queues and its workers.
+
+``Agent.start`` opens everything in dependency order and ``stop`` closes it in reverse. The
+agent's own logic is small: ``receive`` (bytes in → stored in the inbox → handled later) and
+``deliver`` (an outbox item → packed for its connection → sent). Everything else lives in the
+protocols it loads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from wallet import Wallet
+from wallet.didcomm.message import Message, to_aries
+from wallet.didcomm.packing import did_of
+from wallet.encoding import dumps_compact
+from wallet.errors import RecordNotFound, ResolutionError
+
+from . import inbox
+from .config import Config
+from .connections import ConnectionRecord, Connections, canonical_did
+from .dispatcher import Dispatcher
+from .events import EventBus, WebhookWorker
+from .outbox import OutboxItem, OutboxWorker, PermanentDeliveryError
+from .plugin import Effect, Family
+from .registry import Registry
+from .transport.inbound import Session, build_app
+from .transport.outbound import CONTENT_TYPE_V1, CONTENT_TYPE_V2, Outbound
+
+log = logging.getLogger("moi.agent")
+
+ADMIN_FILE = "admin.json"
+
+
+class Agent:
+    def __init__(
+        self,
+        config: Config,
+        wallet: Wallet,
+        *,
+        home: Path | None = None,
+        registry: Registry | None = None,
+        admin_key: str | None = None,
+    ) -> None:
+        self.config = config
+        self.wallet = wallet
+        self.store = wallet.store
+        self.home = home
+        self.admin_key = admin_key
+        self.registry = registry or Registry()
+        if registry is None:
+            self.registry.load_entry_points()
+        self.connections = Connections(self.store)
+        self.bus = EventBus(self.store)
+        self.outbound = Outbound()
+        self.outbox = OutboxWorker(self.store, self.deliver, on_dead=self._dead_letter)
+        self.services: dict[str, Any] = {
+            "wallet": wallet,
+            "agent": self,
+            "features": self.registry.features,
+            "config": config,
+        }
+        self.dispatcher = Dispatcher(
+            store=self.store,
+            registry=self.registry,
+            bus=self.bus,
+            outbox_worker=self.outbox,
+            services=self.services,
+            concurrency=config.workers,
+        )
+        self.webhooks: list[WebhookWorker] = []
+        self._runners: list[web.AppRunner] = []
+        self.inbound_port: int | None = None
+        self.admin_port: int | None = None
+        self.started = 0.0
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def start(self, *, inbound: bool = True, admin: bool = True) -> None:
+        self.started = time.time()
+        if inbound:
+            app = build_app(self.receive, max_bytes=self.config.max_message_bytes)
+            self.inbound_port = await self._serve(app, self.config.host, self.config.port)
+        for url in self.config.webhook_urls:
+            worker = WebhookWorker(self.store, self.bus, url, self.outbound.session)
+            worker.start()
+            self.webhooks.append(worker)
+        await self.dispatcher.start()
+        await self.outbox.start()
+        if admin:
+            from .admin.app import build_admin_app
+
+            admin_app = build_admin_app(self)
+            self.admin_port = await self._serve(
+                admin_app, self.config.admin_host, self.config.admin_port
+            )
+            self._write_admin_file()
+        log.info(
+            "agent %r listening: inbound %s, admin %s",
+            self.config.label,
+            self.endpoint,
+            self.admin_url if admin else "off",
+        )
+
+    async def _serve(self, app: web.Application, host: str, port: int) -> int:
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
+        await runner.setup()
+        site = web.TCPSite(runner, host, port, backlog=512)
+        await site.start()
+        self._runners.append(runner)
+        server = getattr(site, "_server", None)
+        sockets = getattr(server, "sockets", None) or []
+        return sockets[0].getsockname()[1] if sockets else port
+
+    @property
+    def endpoint(self) -> str:
+        if self.config.endpoint:
+            return self.config.endpoint
+        host = self.config.host if self.config.host not in ("0.0.0.0", "::") else "127.0.0.1"
+        return f"http://{host}:{self.inbound_port or self.config.port}"
+
+    @property
+    def ws_endpoint(self) -> str:
+        if self.config.ws_endpoint:
+            return self.config.ws_endpoint
+        base = self.endpoint.rstrip("/")
+        scheme, rest = base.split("://", 1)
+        return f"{'wss' if scheme == 'https' else 'ws'}://{rest}/ws"
+
+    @property
+    def admin_url(self) -> str:
+        host = self.config.admin_host
+        host = host if host not in ("0.0.0.0", "::") else "127.0.0.1"
+        return f"http://{host}:{self.admin_port or self.config.admin_port}"
+
+    def _write_admin_file(self) -> None:
+        if self.home is None:
+            return
+        path = self.home / ADMIN_FILE
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"url": self.admin_url, "pid": os.getpid()}))
+        os.chmod(tmp, 0o600)
+        tmp.replace(path)
+
+    async def stop(self) -> None:
+        for worker in self.webhooks:
+            await worker.close()
+        for runner in reversed(self._runners):
+            await runner.cleanup()
+        self._runners.clear()
+        await self.dispatcher.close()
+        await self.outbox.close()
+        await self.outbound.close()
+        if self.home is not None:
+            with contextlib.suppress(FileNotFoundError):
+                (self.home / ADMIN_FILE).unlink()
+
+    # -- inbound ----------------------------------------------------------------------------
+
+    async def receive(self, data: bytes, session: Session | None = None) -> str:
+        """Unpack, store in the inbox, and queue for handling; the sender's ack follows."""
+        unpacked = await self.wallet.unpack(data)
+        meta = unpacked.metadata
+        family = Family.V1 if meta.version == "v1" else Family.V2
+        message = unpacked.message
+        if family is Family.V2:
+            frm = message.get("from")
+            sender = canonical_did(did_of(frm)) if isinstance(frm, str) else None
+        else:
+            sender = meta.sender_kid
+        lane = sender or f"anonymous:{message.get('thid') or message.get('id')}"
+        item = await inbox.store_inbound(
+            self.store,
+            sender=sender,
+            lane=lane,
+            family=family.value,
+            message=message,
+            metadata=meta.to_json(),
+        )
+        if item is None:
+            return "duplicate"
+        self.dispatcher.notify(lane)
+        return "accepted"
+
+    # -- outbound ---------------------------------------------------------------------------
+
+    async def commit(self, effects: Sequence[Effect]) -> None:
+        await self.dispatcher.commit(effects)
+
+    async def deliver(self, item: OutboxItem) -> None:
+        message = Message.from_json(item.message)
+        if item.connection_id.startswith("did:"):
+            if not message.frm:
+                raise PermanentDeliveryError("a message to a bare DID needs a sender")
+            await self._send_v2(message, message.frm, item.connection_id)
+            return
+        try:
+            connection = await self.connections.get(item.connection_id)
+        except RecordNotFound as err:
+            raise PermanentDeliveryError("the connection was deleted") from err
+        if connection.my_did is None:
+            raise PermanentDeliveryError("the connection has no DID of ours to send from")
+        if connection.family == Family.V1.value:
+            await self._send_v1(message, connection)
+        else:
+            if connection.their_did is None:
+                raise PermanentDeliveryError("the connection has no DID of the peer yet")
+            await self._send_v2(message, connection.my_did, connection.their_did)
+
+    async def _send_v2(self, message: Message, my_did: str, their_did: str) -> None:
+        plaintext = message.to_json()
+        plaintext["from"] = my_did
+        plaintext["to"] = [their_did]
+        try:
+            doc = await self.wallet.resolve(their_did)
+        except ResolutionError as err:
+            raise PermanentDeliveryError(f"cannot resolve the peer's DID: {err}") from err
+        endpoint = _first_endpoint(doc)
+        packed = await self.wallet.pack(plaintext, to=[their_did], frm=my_did, mode="authcrypt")
+        await self.outbound.send(
+            endpoint, dumps_compact(packed).encode("utf-8"), content_type=CONTENT_TYPE_V2
+        )
+
+    async def _send_v1(self, message: Message, connection: ConnectionRecord) -> None:
+        aries = to_aries(message)
+        if connection.their_did is not None:
+            try:
+                doc = await self.wallet.resolve(connection.their_did)
+            except ResolutionError as err:
+                raise PermanentDeliveryError(f"cannot resolve the peer's DID: {err}") from err
+            endpoint = _first_endpoint(doc)
+            to = [connection.their_did]
+        elif connection.their_service is not None:
+            endpoint = connection.their_service.endpoint
+            to = list(connection.their_service.recipient_keys)
+        else:
+            raise PermanentDeliveryError("the connection has no peer DID or service")
+        packed = await self.wallet.pack(
+            aries, to=to, frm=connection.my_did, mode="authcrypt", v1=True
+        )
+        await self.outbound.send(
+            endpoint, dumps_compact(packed).encode("utf-8"), content_type=CONTENT_TYPE_V1
+        )
+
+    async def _dead_letter(self, item: OutboxItem) -> None:
+        from .plugin import Emit
+
+        await self.commit(
+            [
+                Emit(
+                    "message.dead_lettered",
+                    {
+                        "message_id": item.id,
+                        "connection_id": item.connection_id,
+                        "error": item.error,
+                    },
+                )
+            ]
+        )
+
+
+def _first_endpoint(doc: Any) -> str:
+    services = doc.didcomm_services()
+    for scheme in ("http", "ws"):
+        for service in services:
+            if service.uri and service.uri.startswith(scheme):
+                return service.uri
+    raise PermanentDeliveryError(f"{doc.id[:60]} has no DIDComm service endpoint")
