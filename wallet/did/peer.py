@@ -31,7 +31,9 @@ class PeerResolver:
     immutable = True
 
     def __init__(self, long_forms: LongFormCache | None = None) -> None:
-        self.long_forms: LongFormCache = long_forms or InMemoryLongFormCache()
+        self.long_forms: LongFormCache = (
+            long_forms if long_forms is not None else InMemoryLongFormCache()
+        )
 
     async def resolve(self, did: str) -> dict[str, Any]:
         if not isinstance(did, str) or not did.startswith("did:peer:") or len(did) < 11:

@@ -21,6 +21,7 @@ import base58
 
 from ..encoding import loads_object
 from ..errors import InputError, InvalidDID
+from ._base58 import b58decode, b58encode
 from .errors import DIDTooLong, PeerDIDHashMismatch
 from .url import MAX_DID_LENGTH
 
@@ -67,7 +68,7 @@ def create_peer4(input_doc: Mapping[str, Any]) -> tuple[str, str]:
         body = json.dumps(dict(input_doc), separators=(",", ":"), allow_nan=False)
     except (TypeError, ValueError) as err:
         raise InputError(f"the input document is not plain JSON: {err}") from err
-    encoded = "z" + base58.b58encode(_JSON_MULTICODEC + body.encode("ascii")).decode("ascii")
+    encoded = "z" + b58encode(_JSON_MULTICODEC + body.encode("ascii"))
     short = "did:peer:4" + _hash(encoded)
     long = f"{short}:{encoded}"
     if len(long) > MAX_DID_LENGTH:
@@ -165,7 +166,7 @@ def _split_long(did: Any) -> tuple[str, str, str]:
 
 
 def _decode(encoded: str) -> dict[str, Any]:
-    raw = base58.b58decode(encoded[1:])  # the regex admitted only base58btc characters
+    raw = b58decode(encoded[1:])  # the regex admitted only base58btc characters
     if not raw.startswith(_JSON_MULTICODEC):
         raise InvalidDID("a did:peer:4 document must use the JSON multicodec (0x0200)")
     try:
