@@ -263,8 +263,10 @@ class DIDDocument:
         if self.verification_methods:
             out["verificationMethod"] = [vm.to_json() for vm in self.verification_methods]
         for name in RELATIONSHIPS:
-            if self._relationships[name]:
-                out[name] = list(self._relationships[name])
+            # Methods of unsupported suites are left out, so are references to them.
+            refs = [r for r in self._relationships[name] if r not in self._unsupported]
+            if refs:
+                out[name] = refs
         if self.services:
             out["service"] = [s.to_json() for s in self.services]
         return out

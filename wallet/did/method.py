@@ -99,14 +99,15 @@ def parse_method(raw: Any, did: str, where: str) -> VerificationMethod:
         key = _decode_key(vm_type, key_format, raw[key_format], vm_id)
         if not key.type.is_okp:
             key.ec_key()  # a point off the curve is refused here, not at first use
-    except UnsupportedKeyType as err:
-        raise UnsupportedMethod(f"{vm_id}: {err}") from err
     except KeyFormatError as err:
         value = raw[key_format]
         if key_format == MULTIBASE and isinstance(value, str):
             precise = key_error(value, err, vm_id)
             if isinstance(precise, UnsupportedKeyCodec):
                 raise UnsupportedMethod(str(precise)) from err
+            raise InvalidDIDDocument(str(precise)) from err
+        if isinstance(err, UnsupportedKeyType):  # a JWK curve moi does not use
+            raise UnsupportedMethod(f"{vm_id}: {err}") from err
         raise InvalidDIDDocument(f"{vm_id}: {err}") from err
     expected = _BARE_KEY_TYPES.get(vm_type)
     if expected is not None and key.type is not expected:
