@@ -8,7 +8,9 @@ nothing here evaluates code. Every parse and evaluation is bounded.
 
 from __future__ import annotations
 
+import functools
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +25,10 @@ MAX_SEGMENTS = 64
 MAX_SELECTORS = 32
 #: Nodes an evaluation may visit before it is abandoned (``$..*`` on a large document).
 MAX_VISITS = 100_000
+
+# Dot-notation member names: word characters, a few punctuation marks JSON-LD keys use, and
+# any non-ASCII character.
+_NAME = re.compile(r"(?:[\w\-$@:]|[^\x00-\x7F])+")
 
 
 class JsonPathError(InputError):
@@ -60,7 +66,9 @@ class JsonPath:
 
     @classmethod
     def parse(cls, text: str) -> JsonPath:
-        return cls(text, tuple(_Parser(text).parse()))
+        if not isinstance(text, str):
+            raise JsonPathError("JSONPath must be a string")
+        return _parse_cached(text)
 
     @property
     def is_singular(self) -> bool:
@@ -96,6 +104,12 @@ class JsonPath:
     def first(self, document: Any) -> tuple[ClaimPath, Any] | None:
         found = self.find(document)
         return found[0] if found else None
+
+
+@functools.lru_cache(maxsize=2048)
+def _parse_cached(text: str) -> JsonPath:
+    # Definitions repeat the same few paths; parsed paths are immutable, so share them.
+    return JsonPath(text, tuple(_Parser(text).parse()))
 
 
 def format_path(path: ClaimPath) -> str:
@@ -195,12 +209,11 @@ class _Parser:
         if self.peek() == "*":
             self.pos += 1
             return WILDCARD
-        start = self.pos
-        while self.pos < len(self.text) and _is_name_char(self.text[self.pos]):
-            self.pos += 1
-        if start == self.pos:
+        match = _NAME.match(self.text, self.pos)
+        if match is None:
             raise self.fail("expected a member name")
-        name = self.text[start : self.pos]
+        name = match.group()
+        self.pos = match.end()
         if name[0].isdigit():
             raise self.fail("a member name cannot start with a digit (use [n])")
         return name
@@ -300,7 +313,3 @@ class _Parser:
             return json.loads('"' + "".join(chars) + '"')
         except ValueError as err:
             raise self.fail("bad escape in a string") from err
-
-
-def _is_name_char(char: str) -> bool:
-    return char.isalnum() or char in "_-$@:" or ord(char) > 0x7F
