@@ -113,6 +113,9 @@ class ContextLoader:
             "contextUrl": None,
             "documentUrl": url,
             "document": self.document(url),
+            # pyld caches a resolved remote context across calls only when it is tagged
+            # static; pinned documents never change, so they are.
+            "tag": "static",
         }
 
 

@@ -15,7 +15,6 @@ is the caller's check too; :class:`ProofCheck` reports the method that was used.
 from __future__ import annotations
 
 import asyncio
-import copy
 import hashlib
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -140,7 +139,9 @@ async def add_proof(
     previous_proof: str | list[str] | None = None,
     contexts: ContextLoader | None = None,
 ) -> dict[str, Any]:
-    """Return a copy of ``doc`` with one more proof (a proof set when it had one already).
+    """Return ``doc`` with one more proof (a proof set when it had one already).
+
+    The result is a new object; ``doc`` itself is not changed.
 
     ``cryptosuite`` is ``eddsa-jcs-2022``, ``eddsa-rdfc-2022`` or ``Ed25519Signature2020``.
     ``previous_proof`` names the existing proof(s) this one chains to. ``created`` is written
@@ -156,7 +157,9 @@ async def add_proof(
     if not isinstance(doc, Mapping):
         raise MalformedCredential("the document to sign must be a JSON object")
     loader = contexts or DEFAULT_LOADER
-    secured = copy.deepcopy(dict(doc))
+    # A new top-level object; nested values are shared with ``doc`` (never modified here),
+    # which saves a deep copy per credential issued.
+    secured = dict(doc)
     existing = _proof_list(secured)
     _check_contexts(secured, loader)
 

@@ -50,6 +50,15 @@ def _resolver(loader: ContextLoader) -> ContextResolver:
     return ContextResolver(cache, loader)
 
 
+class _SafeProcessor(JsonLdProcessor):
+    """Checks the expanded form that ``to_rdf`` makes, so the document is expanded once."""
+
+    def expand(self, input_: Any, options: Any) -> Any:
+        expanded = super().expand(input_, options)
+        _check_expanded(expanded)
+        return expanded
+
+
 def _on_dropped(term: Any) -> None:
     raise ContextError(f"property {str(term)[:80]!r} is not defined by the document's @context")
 
@@ -67,11 +76,9 @@ def to_quads(doc: dict[str, Any], loader: ContextLoader | None = None) -> list[r
         "base": None,
         "processingMode": "json-ld-1.1",
     }
-    proc = JsonLdProcessor(on_property_dropped=_on_dropped)
+    proc = _SafeProcessor(on_property_dropped=_on_dropped)
     try:
-        expanded = proc.expand(doc, options)
-        _check_expanded(expanded)
-        dataset = proc.to_rdf(expanded, options)
+        dataset = proc.to_rdf(doc, options)
     except CredentialError:
         raise
     except JsonLdError as err:
