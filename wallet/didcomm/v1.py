@@ -286,11 +286,11 @@ def pack(
             }
         ).encode("ascii")
     )
-    # The header says xchacha20poly1305_ietf, but ACA-Py, Credo (askar and indy-sdk),
-    # aries-staticagent and didcomm-messaging's legacy module all encrypt with
-    # ChaCha20-Poly1305 IETF and a 12-byte nonce (libindy did so first, and the RFC's own
-    # algorithm text names crypto_aead_chacha20poly1305_ietf). A real XChaCha20 envelope would
-    # be unreadable by every agent in the field, so moi writes and reads what they do.
+    # The header says xchacha20poly1305_ietf, but ACA-Py, Credo, aries-staticagent and
+    # didcomm-messaging's legacy module all encrypt with ChaCha20-Poly1305 IETF and a 12-byte
+    # nonce, as the RFC's own algorithm steps do (crypto_aead_chacha20poly1305_ietf). A real
+    # XChaCha20 envelope would be unreadable by every agent in the field, so moi writes and
+    # reads what they do, and refuses any other nonce length.
     nonce = sodium.randombytes(_CONTENT_NONCE_BYTES)
     sealed = sodium.crypto_aead_chacha20poly1305_ietf_encrypt(
         bytes(message), protected.encode("ascii"), nonce, cek
