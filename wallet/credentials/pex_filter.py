@@ -315,8 +315,11 @@ def compile_pattern(pattern: Any) -> Callable[[str], bool]:
     if len(pattern) > MAX_PATTERN_CHARS:
         raise FilterError(f"pattern is longer than {MAX_PATTERN_CHARS} characters")
     if _re2 is not None:
+        options = _re2.Options()
+        options.log_errors = False  # the error is reported to the caller, not to stderr
+        options.max_mem = 1 << 20  # bounds the automaton a hostile pattern can build
         try:
-            compiled = _re2.compile(pattern)
+            compiled = _re2.compile(pattern, options=options)
         except Exception as err:  # re2 raises its own error type
             raise FilterError(f"pattern is not a supported regular expression: {err}") from err
         return lambda s: compiled.search(s) is not None
