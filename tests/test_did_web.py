@@ -304,14 +304,17 @@ async def test_size_limit_with_and_without_content_length(
 async def test_timeout(https: Server, client_tls: ssl.SSLContext) -> None:
     did = f"did:web:localhost%3A{https.port}"
 
+    release = asyncio.Event()
+
     async def slow(request: web.Request) -> web.Response:
-        await asyncio.sleep(5)
+        await release.wait()
         return web.Response(text="{}")
 
     https.handlers["/.well-known/did.json"] = slow
     async with WebResolver(ssl=client_tls, timeout=0.3) as resolver:
         with pytest.raises(WebTimeout) as info:
             await resolver.resolve(did)
+    release.set()
     assert info.value.host == f"localhost:{https.port}"
 
 
