@@ -4,7 +4,8 @@ The draft computes ``sd_hash`` over the compact form even for JSON-serialized SD
 moi reads a JSON one by rebuilding its compact form and verifying that. A General JSON
 SD-JWT may carry several issuer signatures; the Disclosures and KB-JWT sit in the first
 signature's unprotected header, and the compact form (hence what moi verifies) is the one
-with the first signature.
+with the first signature. The older placement of ``disclosures`` and ``kb_jwt`` at the top
+level of the object (written by the reference library ``sd-jwt`` 0.10.4) is read too.
 """
 
 from __future__ import annotations
@@ -61,6 +62,11 @@ def sd_jwt_from_json(
             raise MalformedSdJwt(f"the JSON SD-JWT needs a string {name!r}")
     if not isinstance(header, Mapping):
         raise MalformedSdJwt("the unprotected 'header' must be an object")
+    legacy = {"disclosures", "kb_jwt"} & set(obj)
+    if legacy:
+        if {"disclosures", "kb_jwt"} & set(header):
+            raise MalformedSdJwt("Disclosures both in the header and at the top level")
+        header = {name: obj[name] for name in legacy}
     disclosures = header.get("disclosures", [])
     if not isinstance(disclosures, list) or not all(isinstance(d, str) for d in disclosures):
         raise MalformedSdJwt("'disclosures' must be a list of strings")
