@@ -21,8 +21,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import base58
-
 from wallet.encoding import b64url_decode, loads_object
 from wallet.errors import InputError, MoiError
 from wallet.keys import KeyType, PrivateKey, PublicKey
@@ -38,6 +36,7 @@ from .errors import (
     UnsupportedCryptosuite,
 )
 from .model import format_datetime, is_url, parse_datetime
+from .multibase import b58decode, b58encode
 
 EDDSA_JCS_2022 = "eddsa-jcs-2022"
 EDDSA_RDFC_2022 = "eddsa-rdfc-2022"
@@ -196,7 +195,7 @@ async def add_proof(
         # eddsa-jcs-2022 keeps the context in the proof (so a verifier can tell which of the
         # document's contexts were signed); the RDF suites leave it out.
         proof["@context"] = config["@context"]
-    proof["proofValue"] = "z" + base58.b58encode(signature).decode("ascii")
+    proof["proofValue"] = "z" + b58encode(signature)
     if not existing:
         secured["proof"] = proof
     else:
@@ -369,7 +368,7 @@ def _signature(suite: _Suite, proof: dict[str, Any]) -> tuple[bytes, bytes]:
     if not isinstance(value, str) or not value.startswith("z") or len(value) > 200:
         raise MalformedCredential("proofValue must be a base58btc multibase string ('z...')")
     try:
-        raw = base58.b58decode(value[1:])
+        raw = b58decode(value[1:])
     except ValueError as err:
         raise MalformedCredential("proofValue is not valid base58btc") from err
     if len(raw) != 64:

@@ -46,7 +46,7 @@ def _encode(value: Any, out: list[str], depth: int) -> None:
         for k in keys:
             if not isinstance(k, str):
                 raise MalformedCredential("JSON object keys must be strings")
-        if any(max(k, default="\0") > "\uffff" for k in keys):
+        if any(not k.isascii() and max(k) > "\uffff" for k in keys):
             keys.sort(key=_key_order)
         else:
             keys.sort()
