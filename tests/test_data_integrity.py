@@ -16,12 +16,15 @@ from typing import Any
 
 import base58
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from wallet.credentials import ld
 from wallet.credentials.contexts import ContextLoader
 from wallet.credentials.data_integrity import add_proof, verify_proof
 from wallet.credentials.di_jcs import jcs
 from wallet.credentials.errors import ProofError
+from wallet.credentials.multibase import b58decode, b58encode
 from wallet.errors import KeyNotFound
 from wallet.keys import KeyType, PrivateKey, PublicKey
 
@@ -231,3 +234,12 @@ def test_vectors_are_not_mutated_by_loader() -> None:
     before = copy.deepcopy(load("eddsa-rdfc-2022/signedDataInt.json"))
     ld.canonical_nquads(before)
     assert before == load("eddsa-rdfc-2022/signedDataInt.json")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=80), st.integers(0, 4))
+def test_base58btc_matches_reference(data: bytes, zeros: int) -> None:
+    data = b"\0" * zeros + data
+    text = base58.b58encode(data).decode()
+    assert b58encode(data) == text
+    assert b58decode(text) == data
