@@ -344,3 +344,52 @@ def test_sender_kid_falls_back_to_apu() -> None:
     header = {k: v for k, v in _header(auth).items() if k != "skid"}
     parsed = parse({**auth, "protected": b64e(dumps_compact(header).encode())})
     assert parsed.skid is None and parsed.sender_kid == "did:a#1"
+
+
+# -- the caller-owned static-static agreement cache -------------------------------------------
+
+
+@pytest.mark.parametrize("kty", [KeyType.X25519, KeyType.P256])
+def test_agreement_cache_round_trip(kty: KeyType) -> None:
+    from wallet.jose import AgreementCache
+
+    (kid, key), (kid2, key2) = recipients(kty, 2)
+    alice = sender(kty)
+    alice_cache, bob_cache = AgreementCache(), AgreementCache()
+    for _ in range(3):
+        jwe = encrypt(
+            b"cached",
+            [(kid, key.public), (kid2, key2.public)],
+            enc="A256CBC-HS512",
+            sender=("did:a#1", alice),
+            agreement_cache=alice_cache,
+        )
+        parsed = parse(jwe)
+        # Either side may or may not use a cache; the results agree.
+        assert decrypt(parsed, kid, key, alice.public, agreement_cache=bob_cache) == b"cached"
+        assert decrypt(parsed, kid2, key2, alice.public) == b"cached"
+    assert len(alice_cache) == 2 and len(bob_cache) == 1
+    # A different sender key does not hit Alice's entries.
+    stranger = PrivateKey.generate(kty).public
+    with pytest.raises(DecryptionError):
+        decrypt(parsed, kid, key, stranger, agreement_cache=bob_cache)
+    assert len(bob_cache) == 2
+    alice_cache.clear()
+    assert len(alice_cache) == 0
+
+
+def test_agreement_cache_is_bounded_and_keyed_by_the_secret() -> None:
+    from wallet.jose import AgreementCache
+    from wallet.jose.ecdh import agree
+
+    cache = AgreementCache(maxsize=2)
+    ours = PrivateKey.generate(KeyType.X25519)
+    peers = [PrivateKey.generate(KeyType.X25519).public for _ in range(3)]
+    for peer in peers:
+        assert cache.agree(ours, peer) == agree(ours, peer)
+    assert len(cache) == 2
+    # A key object claiming our public half with another secret computes its own result.
+    impostor = PrivateKey(KeyType.X25519, PrivateKey.generate(KeyType.X25519).secret, ours.public)
+    assert cache.agree(impostor, peers[2]) != cache.agree(ours, peers[2])
+    with pytest.raises(ValueError):
+        AgreementCache(maxsize=0)

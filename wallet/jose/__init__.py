@@ -7,6 +7,7 @@
 - :mod:`.content` and :mod:`.ecdh` — the content ciphers, AES key wrap, ECDH and Concat KDF.
 """
 
+from .ecdh import AgreementCache
 from .jwe import (
     ANONCRYPT_ALG,
     AUTHCRYPT_ALG,
@@ -42,6 +43,7 @@ __all__ = [
     "AUTHCRYPT_ALG",
     "DIDCOMM_ENCRYPTED_TYP",
     "DIDCOMM_SIGNED_TYP",
+    "AgreementCache",
     "AlgorithmRefused",
     "CompactJWS",
     "InvalidEphemeralKey",

@@ -9,6 +9,7 @@ outlives the caller's own key object.
 from __future__ import annotations
 
 import hashlib
+from collections import OrderedDict
 from functools import lru_cache
 
 import nacl.bindings as sodium
@@ -18,9 +19,11 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from ..errors import KeyFormatError, UnsupportedAlgorithm
 from ..keys import KeyType, PrivateKey, PublicKey
+from ._util import b64e
 
 __all__ = [
     "AGREEMENT_TYPES",
+    "AgreementCache",
     "Ephemeral",
     "agree",
     "concat_kdf",
@@ -67,54 +70,114 @@ def _ec_public(key: PublicKey) -> ec.EllipticCurvePublicKey:
     return key.ec_key()
 
 
-def agree(private: PrivateKey | ec.EllipticCurvePrivateKey, public: PublicKey) -> bytes:
-    """Raw ECDH between a private key (ours) and a public key (theirs) on the same curve.
+def _x25519(secret: bytes, public: bytes) -> bytes:
+    try:
+        shared = sodium.crypto_scalarmult(secret, public)
+    except (RuntimeError, nacl.exceptions.CryptoError):
+        raise KeyFormatError("the X25519 key is a low-order point") from None
+    # libsodium refuses most small-order inputs itself; an all-zero result is the rest.
+    if shared == _ZERO32:
+        raise KeyFormatError("the X25519 key is a low-order point")
+    return shared
+
+
+_ZERO32 = bytes(32)
+
+
+def agree(private: PrivateKey, public: PublicKey) -> bytes:
+    """Raw ECDH between our static key and their public key, on the same curve.
 
     Raises :class:`KeyFormatError` for a low-order X25519 point, an off-curve point or a
     curve mismatch, and :class:`UnsupportedAlgorithm` for a curve JWE does not use here.
     """
-    if public.type not in AGREEMENT_TYPES:
-        raise UnsupportedAlgorithm(f"no JWE key agreement on {public.type}")
-    if isinstance(private, ec.EllipticCurvePrivateKey):
-        if private.curve.name != _CURVES[public.type].name:
-            raise KeyFormatError(f"cannot agree a {private.curve.name} key with a {public.type}")
-        return private.exchange(_ECDH, _ec_public(public))
     if private.type is not public.type:
         raise KeyFormatError(f"cannot agree a {private.type} key with a {public.type} key")
     if public.type is KeyType.X25519:
-        try:
-            shared = sodium.crypto_scalarmult(private.secret, public.raw)
-        except (RuntimeError, nacl.exceptions.CryptoError):
-            raise KeyFormatError("the X25519 key is a low-order point") from None
-        # libsodium refuses most small-order inputs itself; an all-zero result is the rest.
-        if shared == bytes(32):
-            raise KeyFormatError("the X25519 key is a low-order point")
-        return shared
+        return _x25519(private.secret, public.raw)
+    if public.type not in _CURVES:
+        raise UnsupportedAlgorithm(f"no JWE key agreement on {public.type}")
     return private.ec_key().exchange(_ECDH, _ec_public(public))
+
+
+class AgreementCache:
+    """Static-static ECDH results (ECDH-1PU's ``Zs``) for pairs of keys that talk often.
+
+    ``Zs`` is the same for every message between two static keys, and it is a secret: with
+    it anyone could write as the sender to that recipient. So nothing caches it unless the
+    holder of the private keys passes one of these (as libsodium's ``crypto_box_beforenm``
+    leaves the precomputed key to its caller); that holder keeps it beside the keys and
+    calls :meth:`clear` when it locks them. Bounded, least recently used out first.
+    """
+
+    __slots__ = ("_entries", "maxsize")
+
+    def __init__(self, maxsize: int = 1024) -> None:
+        if maxsize < 1:
+            raise ValueError("an AgreementCache needs room for at least one entry")
+        self.maxsize = maxsize
+        self._entries: OrderedDict[tuple[KeyType, bytes, bytes], bytes] = OrderedDict()
+
+    def agree(self, ours: PrivateKey, theirs: PublicKey) -> bytes:
+        """:func:`agree`, remembered. Keyed by our secret itself, never by a claimed public
+        half, so a mismatched key object cannot read another key's entry."""
+        key = (ours.type, ours.secret, theirs.raw)
+        shared = self._entries.get(key)
+        if shared is not None:
+            self._entries.move_to_end(key)
+            return shared
+        shared = agree(ours, theirs)
+        self._entries[key] = shared
+        if len(self._entries) > self.maxsize:
+            self._entries.popitem(last=False)
+        return shared
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __repr__(self) -> str:
+        return f"AgreementCache({len(self._entries)}/{self.maxsize} entries)"
 
 
 class Ephemeral:
     """A fresh ephemeral key pair for one message, kept in the cheapest native form."""
 
-    __slots__ = ("private", "public")
+    __slots__ = ("_ec", "_secret", "public")
 
     def __init__(self, kty: KeyType) -> None:
+        self._ec: ec.EllipticCurvePrivateKey | None = None
         if kty is KeyType.X25519:
-            secret = sodium.randombytes(32)
-            self.private: PrivateKey | ec.EllipticCurvePrivateKey = PrivateKey(
-                kty, secret, PublicKey(kty, sodium.crypto_scalarmult_base(secret))
-            )
-            self.public: PublicKey = self.private.public
+            self._secret = sodium.randombytes(32)
+            self.public = PublicKey(kty, sodium.crypto_scalarmult_base(self._secret))
         elif kty in _CURVES:
-            key = ec.generate_private_key(_CURVES[kty])
-            self.private = key
-            point = key.public_key().public_bytes(Encoding.X962, PublicFormat.CompressedPoint)
+            self._secret = b""
+            self._ec = ec.generate_private_key(_CURVES[kty])
+            point = self._ec.public_key().public_bytes(Encoding.X962, PublicFormat.CompressedPoint)
             self.public = PublicKey(kty, point)
         else:
             raise UnsupportedAlgorithm(f"no JWE key agreement on {kty}")
 
-    def agree(self, public: PublicKey) -> bytes:
-        return agree(self.private, public)
+    def agree(self, peer: PublicKey) -> bytes:
+        if peer.type is not self.public.type:
+            raise KeyFormatError(f"cannot agree a {self.public.type} key with a {peer.type} key")
+        if self._ec is None:
+            return _x25519(self._secret, peer.raw)
+        return self._ec.exchange(_ECDH, _ec_public(peer))
+
+    def jwk(self) -> dict[str, str]:
+        """The public half as the ``epk`` JWK (x and y straight from the point we hold)."""
+        if self._ec is None:
+            return {"kty": "OKP", "crv": "X25519", "x": b64e(self.public.raw)}
+        numbers = self._ec.public_key().public_numbers()
+        size = (numbers.curve.key_size + 7) // 8
+        return {
+            "kty": "EC",
+            "crv": self.public.type.value,
+            "x": b64e(numbers.x.to_bytes(size, "big")),
+            "y": b64e(numbers.y.to_bytes(size, "big")),
+        }
 
     def __repr__(self) -> str:
         return f"Ephemeral({self.public!r})"

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..encoding import DEFAULT_MAX_BYTES, dumps_compact
+from ..encoding import DEFAULT_MAX_BYTES
 from ..errors import (
     DecryptionError,
     EnvelopeError,
@@ -27,9 +27,9 @@ from ..errors import (
     UnsupportedAlgorithm,
 )
 from ..keys import KeyType, PrivateKey, PublicKey
-from ._util import b64d, b64e, decode_header, short
+from ._util import b64d, b64e, decode_header, dumps_header, short
 from .content import CONTENT_ALGS, ContentAlg, unwrap_key, wrap_key
-from .ecdh import AGREEMENT_TYPES, Ephemeral, agree, concat_kdf, fixed_info
+from .ecdh import AGREEMENT_TYPES, AgreementCache, Ephemeral, agree, concat_kdf, fixed_info
 
 __all__ = [
     "ANONCRYPT_ALG",
@@ -61,6 +61,7 @@ _AUTHCRYPT_ENC = "A256CBC-HS512"
 # Header names whose meaning this module must understand; ``zip`` and ``crit`` are refused.
 _REFUSED_HEADERS = ("zip", "crit")
 
+
 MAX_RECIPIENTS = 100
 MAX_KID_CHARS = 8192
 
@@ -78,6 +79,10 @@ class SenderKeyError(EnvelopeError):
     anoncrypt (which has no sender), or on another curve."""
 
 
+def _static_agree(cache: AgreementCache | None, ours: PrivateKey, theirs: PublicKey) -> bytes:
+    return agree(ours, theirs) if cache is None else cache.agree(ours, theirs)
+
+
 def kids_digest(kids: Sequence[str]) -> bytes:
     """DIDComm's ``apv`` input: SHA-256 of the recipients' kids, sorted, joined with '.'."""
     return hashlib.sha256(".".join(sorted(kids)).encode("utf-8")).digest()
@@ -93,12 +98,16 @@ def encrypt(
     enc: str,
     sender: tuple[str, PrivateKey] | None = None,
     typ: str | None = DIDCOMM_ENCRYPTED_TYP,
+    agreement_cache: AgreementCache | None = None,
 ) -> dict[str, Any]:
     """Encrypt ``plaintext`` to every ``(kid, key)`` recipient; return the JWE as a dict.
 
     With ``sender`` (its kid and static key) the envelope is authcrypt (ECDH-1PU+A256KW,
     ``enc`` must be A256CBC-HS512); without, anoncrypt (ECDH-ES+A256KW). Every recipient
     and the sender must be on one curve: X25519, P-256, P-384 or P-521.
+
+    ``agreement_cache``, owned by whoever holds the sender's key, saves the sender-recipient
+    ECDH on later messages between the same keys (see :class:`AgreementCache`).
     """
     content = CONTENT_ALGS.get(enc)
     if content is None:
@@ -132,8 +141,8 @@ def encrypt(
         header["apu"] = b64e(apu)
     apv = kids_digest(kids)
     ephemeral = Ephemeral(kty)
-    header.update(alg=alg, enc=enc, apv=b64e(apv), epk=_epk_jwk(ephemeral))
-    protected_b64 = b64e(dumps_compact(header).encode("utf-8"))
+    header.update(alg=alg, enc=enc, apv=b64e(apv), epk=ephemeral.jwk())
+    protected_b64 = b64e(dumps_header(header))
 
     cek, iv = content.new_key(), content.new_iv()
     ciphertext, tag = content.encrypt(cek, iv, plaintext, protected_b64.encode("ascii"))
@@ -144,7 +153,7 @@ def encrypt(
     for kid, key in recipients:
         z = ephemeral.agree(key)
         if sender is not None:
-            z += agree(sender[1], key)
+            z += _static_agree(agreement_cache, sender[1], key)
         kek = concat_kdf(z, info, 32)
         entries.append({"header": {"kid": kid}, "encrypted_key": b64e(wrap_key(kek, cek))})
     return {
@@ -153,19 +162,6 @@ def encrypt(
         "iv": b64e(iv),
         "ciphertext": b64e(ciphertext),
         "tag": b64e(tag),
-    }
-
-
-def _epk_jwk(ephemeral: Ephemeral) -> dict[str, str]:
-    if ephemeral.public.type is KeyType.X25519:
-        return {"kty": "OKP", "crv": "X25519", "x": b64e(ephemeral.public.raw)}
-    numbers = ephemeral.private.public_key().public_numbers()  # type: ignore[union-attr]
-    size = (numbers.curve.key_size + 7) // 8
-    return {
-        "kty": "EC",
-        "crv": ephemeral.public.type.value,
-        "x": b64e(numbers.x.to_bytes(size, "big")),
-        "y": b64e(numbers.y.to_bytes(size, "big")),
     }
 
 
@@ -280,6 +276,12 @@ def _parse_epk(value: Any) -> PublicKey:
         raise MalformedEnvelope("the JWE protected header needs an 'epk' object")
     if "d" in value:
         raise InvalidEphemeralKey("the JWE 'epk' must not carry a private key")
+    if value.get("kty") == "OKP" and value.get("crv") == "X25519":
+        # The common DIDComm case, without the generic JWK decoder's detours.
+        x = b64d(value.get("x"), "the JWE 'epk' x")
+        if len(x) != 32:
+            raise InvalidEphemeralKey("the JWE 'epk' is not a 32-byte X25519 key")
+        return PublicKey(KeyType.X25519, x)
     try:
         epk = PublicKey.from_jwk(value)
     except KeyFormatError as err:
@@ -351,13 +353,15 @@ def decrypt(
     sender_key: PublicKey | None = None,
     *,
     didcomm: bool = True,
+    agreement_cache: AgreementCache | None = None,
 ) -> bytes:
     """Decrypt ``parsed`` as the recipient ``recipient_kid`` holding ``recipient_key``.
 
     ``sender_key`` (the static key named by ``skid``) is required for authcrypt and refused
     for anoncrypt. With ``didcomm`` (the default), ``apv`` must be the digest of the
     recipients' kids and ``apu`` must encode ``skid``, whenever they are present; turn it
-    off only for JWEs from other JOSE profiles.
+    off only for JWEs from other JOSE profiles. ``agreement_cache``, owned by whoever holds
+    ``recipient_key``, saves the recipient-sender ECDH on later messages.
     """
     entry = next((r for r in parsed.recipients if r.kid == recipient_kid), None)
     if entry is None:
@@ -392,7 +396,7 @@ def decrypt(
     cctag = b""
     if sender_key is not None:
         try:
-            z += agree(recipient_key, sender_key)
+            z += _static_agree(agreement_cache, recipient_key, sender_key)
         except KeyFormatError as err:
             raise SenderKeyError(f"the sender key is not usable: {err}") from None
         cctag = parsed.tag

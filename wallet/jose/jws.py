@@ -12,10 +12,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..encoding import DEFAULT_MAX_BYTES, dumps_compact
+from ..encoding import DEFAULT_MAX_BYTES
 from ..errors import EnvelopeError, MalformedEnvelope, SignatureError, UnsupportedAlgorithm
 from ..keys import KeyType, PrivateKey, PublicKey
-from ._util import b64d, b64e, decode_header, short
+from ._util import b64d, b64e, decode_header, dumps_header, short
 
 __all__ = [
     "DIDCOMM_SIGNED_TYP",
@@ -111,7 +111,7 @@ def sign_compact(header: Mapping[str, Any], payload: bytes, key: PrivateKey) -> 
         hdr["alg"] = alg_for_key(key.type)
     else:
         _check_alg(hdr["alg"], key.type)
-    signing_input = (b64e(dumps_compact(hdr).encode("utf-8")) + "." + b64e(payload)).encode("ascii")
+    signing_input = (b64e(dumps_header(hdr)) + "." + b64e(payload)).encode("ascii")
     return signing_input.decode("ascii") + "." + b64e(key.sign(signing_input))
 
 
@@ -209,7 +209,7 @@ def sign_general(
     for kid, key in signers:
         protected: dict[str, str] = {"typ": typ} if typ is not None else {}
         protected["alg"] = alg_for_key(key.type)
-        protected_b64 = b64e(dumps_compact(protected).encode("utf-8"))
+        protected_b64 = b64e(dumps_header(protected))
         sig = key.sign((protected_b64 + "." + payload_b64).encode("ascii"))
         signatures.append(
             {"protected": protected_b64, "signature": b64e(sig), "header": {"kid": kid}}
