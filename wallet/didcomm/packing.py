@@ -166,7 +166,10 @@ async def _signing_key(frm: str, resolver: Resolver, keys: KeyLookup) -> tuple[s
 async def _agreement_keys(did_or_url: str, resolver: Resolver) -> list[tuple[str, PublicKey]]:
     if "#" in did_or_url:
         method = await resolver.resolve_method(did_or_url)
-        return [(method.id, method.public_key)]
+        # The kid goes into the envelope as the caller wrote it: a peer names its keys its
+        # own way (peerdid 0.5.2's did:peer:2 ``#6LS…``, a did:peer:4 short form), and it
+        # looks its secret up by that name, not by the one moi's resolver gives the method.
+        return [(did_or_url, method.public_key)]
     doc = await resolver.resolve(did_or_url)
     found = [(m.id, m.public_key) for m in doc.key_agreement_keys() if m.public_key.type.can_agree]
     if not found:
@@ -210,13 +213,10 @@ async def _authcrypt_keys(
 
 
 def _dedupe(keys: list[tuple[str, PublicKey]]) -> list[tuple[str, PublicKey]]:
-    seen: set[str] = set()
-    out = []
-    for kid, key in keys:
-        if kid not in seen:
-            seen.add(kid)
-            out.append((kid, key))
-    return out
+    # Recipients go out in kid order, the order the apv digest sorts them in:
+    # didcomm-messaging 0.1.1 hashes the kids in the order listed when it checks apv, and
+    # so refuses any other order.
+    return sorted(dict(keys).items(), key=lambda item: item[0])
 
 
 async def pack_v1(
@@ -385,6 +385,8 @@ async def _verify_layer(
     if not jws.verify_signature(sig, method.public_key):
         raise SignatureError("the message signature does not verify")
     state.non_repudiation = True
+    # A signature proves the sender as surely as authcrypt does (SICPA reports it so too).
+    state.authenticated = True
     state.signer_kid = sig.kid
     state.signed_message = dict(obj)
     try:
