@@ -6,7 +6,6 @@ import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from wallet.encoding import dumps_compact
 from wallet.errors import UnsupportedKeyType
 from wallet.jose.jws import alg_for_key, sign_compact
 from wallet.keys import PrivateKey, PublicKey
@@ -20,6 +19,7 @@ from .sd_jwt_core import (
     Disclosure,
     claim_paths,
     decoy_digest,
+    dumps_compact,
 )
 
 __all__ = ["issue_sd_jwt", "signing_alg"]
@@ -71,6 +71,8 @@ def issue_sd_jwt(
     disclosures: list[Disclosure] = []
 
     def conceal(value: Any, path: ConcretePath) -> Any:
+        if value is None or isinstance(value, (str, int, float)):
+            return value  # before the Mapping check, an ABC check costing more than the rest
         if isinstance(value, Mapping):
             out: dict[str, Any] = {}
             digests: list[str] = []
