@@ -10,12 +10,20 @@ from typing import Any
 
 import pytest
 
-from wallet.credentials.errors import MalformedCredential, ProofError, StatusError
+from wallet.credentials.errors import (
+    HolderBindingError,
+    MalformedCredential,
+    ProofError,
+    StatusError,
+)
 from wallet.credentials.sd_jwt import (
     ChallengeMismatch,
     ClaimPathError,
     Disclosure,
+    DuplicateDigest,
+    KeyBindingRequired,
     MalformedSdJwt,
+    UnreferencedDisclosure,
     split_sd_jwt,
 )
 from wallet.credentials.sd_jwt_vc import (
@@ -23,7 +31,7 @@ from wallet.credentials.sd_jwt_vc import (
     receive_sd_jwt_vc,
     verify_sd_jwt_vc,
 )
-from wallet.encoding import b64url_decode, dumps_compact
+from wallet.encoding import b64url_decode, b64url_encode, dumps_compact
 from wallet.jose.jws import sign_compact
 from wallet.keys import KeyType, PrivateKey, PublicKey
 
@@ -285,3 +293,54 @@ def test_issuer_key_comes_from_iss_and_kid() -> None:
 def test_holder_refuses_kb_at_receipt() -> None:
     with pytest.raises(MalformedSdJwt):
         receive_sd_jwt_vc(VECTOR["sd_jwt_kb_presentation"], _vector_resolver(), now=KB_IAT)
+
+
+def _tampered(kind: str) -> str:
+    token = VECTOR["sd_jwt_kb_presentation"]
+    parts = token.split("~")
+    if kind == "changed disclosure":
+        d = Disclosure.decode(parts[1])
+        parts[1] = Disclosure.create(d.name, False, salt=d.salt).encoded
+    elif kind == "removed signature byte":
+        head, body, sig = parts[0].split(".")
+        parts[0] = f"{head}.{body}.{b64url_encode(b64url_decode(sig)[:-1])}"
+    elif kind == "duplicated disclosure":
+        parts.insert(2, parts[1])
+    elif kind == "disclosure not referenced":
+        parts.insert(1, Disclosure.create("is_over_21", True).encoded)
+    elif kind == "kb over another sd-jwt":
+        # The issuance (all Disclosures) with the presentation's KB-JWT.
+        return VECTOR["sd_jwt_vc_issuance"] + parts[-1]
+    elif kind == "kb dropped":
+        parts[-1] = ""
+    return "~".join(parts)
+
+
+@pytest.mark.parametrize(
+    ("kind", "error"),
+    [
+        ("changed disclosure", UnreferencedDisclosure),
+        ("removed signature byte", ProofError),
+        ("duplicated disclosure", DuplicateDigest),
+        ("disclosure not referenced", UnreferencedDisclosure),
+        ("kb over another sd-jwt", HolderBindingError),
+        ("kb dropped", KeyBindingRequired),
+    ],
+)
+def test_vector_tampered_copies_fail(kind: str, error: type) -> None:
+    with pytest.raises(error):
+        verify_sd_jwt_vc(
+            _tampered(kind), _vector_resolver(), now=KB_IAT, key_binding=True, nonce=NONCE, aud=AUD
+        )
+
+
+def test_vector_wrong_audience_fails() -> None:
+    with pytest.raises(ChallengeMismatch):
+        verify_sd_jwt_vc(
+            VECTOR["sd_jwt_kb_presentation"],
+            _vector_resolver(),
+            now=KB_IAT,
+            key_binding=True,
+            nonce=NONCE,
+            aud="https://verifier.example.org",
+        )
