@@ -80,6 +80,19 @@ class Party:
 
 
 @dataclass
+class Run:
+    """Everything one run recorded: outcomes by scenario name, and moi's resolution of each of
+    the peer's DIDs next to the document the peer itself gives it."""
+
+    outcomes: dict[str, Outcome]
+    peer_docs: dict[str, dict[str, Any]]
+    moi_resolved: dict[str, dict[str, Any] | str]
+
+    def __getitem__(self, name: str) -> Outcome:
+        return self.outcomes[name]
+
+
+@dataclass
 class Outcome:
     scenario: Scenario
     moi: Party
@@ -142,6 +155,32 @@ def _multikey_to_jwk(multibase: str) -> dict[str, str]:
     if crv is None or len(raw) != 34:
         raise ValueError(f"not an Ed25519/X25519 multikey: {multibase[:12]}")
     return {"kty": "OKP", "crv": crv, "x": b64url_encode(raw[2:])}
+
+
+def key_material(doc: Mapping[str, Any]) -> dict[str, list[tuple[str, str]]]:
+    """For the two relationships DIDComm uses, the (curve, x) of each key, whatever suite and
+    id form carry it. (peerdid 0.5.2 also makes a did:peer:2 "V" key an assertion method; the
+    current spec does not, so assertionMethod is no basis for comparison.)"""
+    did = doc["id"]
+    methods = {_absolute(vm["id"], did): vm for vm in doc.get("verificationMethod", [])}
+    out = {}
+    for rel in ("authentication", "keyAgreement"):
+        keys = []
+        for ref in doc.get(rel, []):
+            vm = ref if isinstance(ref, dict) else methods[_absolute(ref, did)]
+            jwk = vm.get("publicKeyJwk") or _multikey_to_jwk(vm["publicKeyMultibase"])
+            keys.append((jwk["crv"], jwk["x"]))
+        out[rel] = sorted(keys)
+    return out
+
+
+def service_uris(doc: Mapping[str, Any]) -> list[str]:
+    uris = []
+    for svc in doc.get("service", []):
+        endpoints = svc["serviceEndpoint"]
+        for ep in endpoints if isinstance(endpoints, list) else [endpoints]:
+            uris.append(ep["uri"] if isinstance(ep, dict) else ep)
+    return uris
 
 
 def for_sicpa(doc: Mapping[str, Any]) -> dict[str, Any]:
@@ -236,7 +275,7 @@ async def _run(
     scenarios: Sequence[Scenario],
     workdir: Path,
     doc_for_peer: Callable[[str, Mapping[str, Any]], dict[str, Any] | None],
-) -> dict[str, Outcome]:
+) -> Run:
     state = str(workdir / f"{peer}-state.json")
     labels = list(peer_dids)
     made = await asyncio.to_thread(
@@ -328,7 +367,13 @@ async def _run(
                 out.error = _moi_error("unpack", err)
                 continue
             out.message, out.metadata = res.message, res.metadata.to_json()
-        return outcomes
+        resolved: dict[str, dict[str, Any] | str] = {}
+        for label, party in peers.items():
+            try:
+                resolved[label] = (await wallet.resolve(party.did)).to_json()
+            except Exception as err:
+                resolved[label] = _moi_error("resolve", err)
+        return Run(outcomes, {k: p.doc for k, p in peers.items()}, resolved)
     finally:
         await wallet.close()
 
@@ -340,7 +385,7 @@ def run_interop(
     scenarios: Sequence[Scenario],
     workdir: Path,
     doc_for_peer: Callable[[str, Mapping[str, Any]], dict[str, Any] | None],
-) -> dict[str, Outcome]:
+) -> Run:
     """Run every scenario against ``peer``; outcomes by scenario name.
 
     ``peer_dids`` maps a label to the peer's ``new_did`` arguments; ``doc_for_peer`` gives,
