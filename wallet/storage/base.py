@@ -276,8 +276,10 @@ def _utf8(what: str, text: str) -> bytes:
     try:
         return text.encode("utf-8")
     except UnicodeEncodeError:
-        # No chaining: the codec error carries the whole string, which may be a passphrase.
-        raise InputError(f"{what} is not valid Unicode (lone surrogate)") from None
+        pass
+    # Raised outside the handler so that not even __context__ keeps the codec error, which
+    # carries the whole string — possibly a passphrase.
+    raise InputError(f"{what} is not valid Unicode (lone surrogate)")
 
 
 def short(text: str) -> str:

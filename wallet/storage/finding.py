@@ -9,7 +9,7 @@ from typing import Any
 from ..errors import InputError
 from .base import PLAIN_PREFIX, QueryError, Record, check_name, check_paging, check_tag_name
 from .crypto import StoreKeys
-from .query import parse_query
+from .query import Node, parse_query
 from .sqlbuild import Dialect, Select, build_find
 
 
@@ -23,6 +23,7 @@ class FindPlan:
 
     cat_h: bytes
     select: Select
+    node: Node | None = None
     by_id: bool = False
     descending: bool = False
     limit: int | None = None
@@ -60,7 +61,7 @@ class FindPlan:
             descending=descending and not by_id,
             for_update=for_update,
         )
-        return cls(cat_h, select, by_id, descending, limit, offset)
+        return cls(cat_h, select, node, by_id, descending, limit, offset)
 
     @classmethod
     def make_count(

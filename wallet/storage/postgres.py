@@ -45,7 +45,7 @@ from .base import (
 from .crypto import Encoded, Secret, StoreKeys, new_data_key, resolve_secret, unwrap_key, wrap_key
 from .finding import FindPlan
 from .pg_sql import SCHEMA_VERSION, Statements
-from .sqlbuild import Dialect
+from .sqlbuild import Dialect, build_recheck
 
 _ids = counter(1)
 
@@ -238,6 +238,12 @@ class PostgresStore(Store):
         )
         async with self._conn() as conn:
             rows = await conn.fetch(plan.select.sql, *plan.select.params)
+            if for_update and rows:
+                recheck = build_recheck(
+                    self._db.dialect, keys, plan.cat_h, plan.node, [r[4] for r in rows]
+                )
+                still = {r[0] for r in await conn.fetch(recheck.sql, *recheck.params)}
+                rows = [r for r in rows if r[4] in still]
         cat_h = plan.cat_h
         return plan.finish(
             [keys.open_record(category, cat_h, r[0], r[1], r[2], r[3]) for r in rows]

@@ -25,7 +25,7 @@ from .query import And, Node, Not, Or, Tag, conjuncts
 #: Operators that can drive a lookup through the index, best first.
 _DRIVERS = ("eq", "in", "gt", "gte", "lt", "lte", "like", "exist")
 _COMPARE = {"eq": "=", "neq": "<>", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
-_COLUMNS = "r.name, r.version, r.meta, r.value"
+_COLUMNS = "r.name, r.version, r.meta, r.value, r.seq"
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,26 +79,34 @@ def build_find(
     records = dialect.table("records")
     parts = ["SELECT", "COUNT(*)" if count else _COLUMNS, "FROM"]
     where: list[str] = []
+    seq = "r.seq"
     if driver is not None:
         terms.remove(driver)
         table = dialect.table("ptags" if driver.plain else "tags")
         parts.append(f"{table} d CROSS JOIN {records} r")
+        where.append(_condition(dialect, keys, cat_h, driver, "d", p))
+        where.append("r.seq = d.seq")
+        # An equality driver reads its index in seq order, so ordering by d.seq is free.
+        if driver.op == "eq":
+            seq = "d.seq"
     else:
-        parts.append(f"{records} r")
+        union = _candidates(dialect, keys, cat_h, node, p) if node is not None else None
+        if union is not None:
+            # An $or of indexable terms: the union of their index lookups is a superset of
+            # the matches, and the full condition below filters it.
+            parts.append(f"({union}) d CROSS JOIN {records} r")
+            where.append("r.seq = d.seq")
+        else:
+            parts.append(f"{records} r")
     if order_tag is not None and not count:
         ptags = dialect.table("ptags")
         name_h = keys.tag_name(cat_h, order_tag)
         parts.append(f"LEFT JOIN {ptags} o ON o.seq = r.seq AND o.name = {p(name_h)}")
-    if driver is not None:
-        where.append(_condition(dialect, keys, cat_h, driver, "d", p))
-        where.append("r.seq = d.seq")
     where.append(f"r.category = {p(cat_h)}")
     where.extend(_predicate(dialect, keys, cat_h, term, p) for term in terms)
     parts.append("WHERE " + " AND ".join(where))
     if not count:
         direction = " DESC" if descending else ""
-        # An equality driver reads its index in seq order, so ordering by d.seq is free.
-        seq = "d.seq" if driver is not None and driver.op == "eq" else "r.seq"
         if order_tag is not None:
             parts.append(f"ORDER BY (o.value IS NULL), o.value{direction}, {seq}{direction}")
         else:
@@ -114,6 +122,25 @@ def build_find(
     return Select(" ".join(parts), p.values)
 
 
+def build_recheck(
+    dialect: Dialect, keys: StoreKeys, cat_h: bytes, node: Node | None, seqs: list[int]
+) -> Select:
+    """Which of the rows just locked still match, read in a fresh snapshot.
+
+    PostgreSQL locks a row another transaction has just changed by re-checking the query
+    against the row's new version — but only the locked table's row: the tag rows joined
+    to it are the old ones. A worker could thus claim a job whose tags another worker had
+    just changed ("new" → "done"). Once the rows are locked their tags cannot change (every
+    tag change updates, and so locks, the record), so a second look settles it.
+    """
+    p = Params(dialect)
+    where = [f"r.seq = ANY({p(seqs)})", f"r.category = {p(cat_h)}"]
+    if node is not None:
+        where.append(_predicate(dialect, keys, cat_h, node, p))
+    table = dialect.table("records")
+    return Select(f"SELECT r.seq FROM {table} r WHERE {' AND '.join(where)}", p.values)
+
+
 def _pick_driver(terms: list[Node]) -> Tag | None:
     best: Tag | None = None
     for term in terms:
@@ -121,6 +148,40 @@ def _pick_driver(terms: list[Node]) -> Tag | None:
             if best is None or _DRIVERS.index(term.op) < _DRIVERS.index(best.op):
                 best = term
     return best
+
+
+def _candidates(
+    dialect: Dialect, keys: StoreKeys, cat_h: bytes, node: Node, p: Params
+) -> str | None:
+    """A query for a superset of the seqs matching ``node`` through the tag indexes, or
+    None if some branch would need a scan."""
+    if isinstance(node, Tag):
+        if node.op not in _DRIVERS or node.negated:
+            return None
+        table = dialect.table("ptags" if node.plain else "tags")
+        return f"SELECT t.seq FROM {table} t WHERE {_condition(dialect, keys, cat_h, node, 't', p)}"
+    if isinstance(node, And):
+        driver = _pick_driver(list(node.items))
+        if driver is not None:
+            return _candidates(dialect, keys, cat_h, driver, p)
+        for item in node.items:
+            mark = len(p.values)
+            found = _candidates(dialect, keys, cat_h, item, p)
+            if found is not None:
+                return found
+            del p.values[mark:]
+        return None
+    if isinstance(node, Or) and node.items:
+        mark = len(p.values)
+        branches = []
+        for item in node.items:
+            found = _candidates(dialect, keys, cat_h, item, p)
+            if found is None:
+                del p.values[mark:]
+                return None
+            branches.append(found)
+        return " UNION ".join(branches)
+    return None
 
 
 def _predicate(dialect: Dialect, keys: StoreKeys, cat_h: bytes, node: Node, p: Params) -> str:

@@ -210,7 +210,7 @@ def find(
     conn: sqlite3.Connection, keys: StoreKeys, category: str, cat_h: bytes, select: Select
 ) -> list[Record]:
     rows = conn.execute(select.sql, select.params).fetchall()
-    return [keys.open_record(category, cat_h, n, ver, meta, val) for n, ver, meta, val in rows]
+    return [keys.open_record(category, cat_h, r[0], r[1], r[2], r[3]) for r in rows]
 
 
 def count(conn: sqlite3.Connection, select: Select) -> int:
