@@ -49,7 +49,9 @@ def _attempt(jwe: Any) -> None:
     """parse + decrypt as Bob; success must yield the original plaintext."""
     try:
         parsed = parse(jwe)
-        key = BOB.get(parsed.epk.type, BOB[KeyType.X25519])
+        entry = next((r for r in parsed.recipients if r.kid == KID), None)
+        epk = parsed.epk or (entry.epk if entry is not None else None)
+        key = BOB[epk.type] if epk is not None and epk.type in BOB else BOB[KeyType.X25519]
         sender = ALICE.public if parsed.is_authcrypt else None
         plaintext = decrypt(parsed, KID, key, sender)
     except MoiError:
@@ -83,6 +85,7 @@ def test_mutated_json_text(envelope: dict, data: st.DataObject) -> None:
 
 _TOP = ["protected", "recipients", "iv", "ciphertext", "tag", "unprotected", "aad", "header"]
 _HDR = ["alg", "enc", "epk", "apv", "apu", "skid", "typ", "crit", "zip", "kid"]
+_OTHER_EPK = PrivateKey.generate(KeyType.X25519).public.to_jwk()
 _EPK = ["kty", "crv", "x", "y", "d"]
 
 
@@ -96,7 +99,14 @@ def test_mutated_structure(envelope: dict, data: st.DataObject, value: Any) -> N
     elif where == "recipient":
         jwe["recipients"][0][data.draw(st.sampled_from(["header", "encrypted_key", "x"]))] = value
     elif where == "recipient-header":
-        jwe["recipients"][0]["header"][data.draw(st.sampled_from(_HDR))] = value
+        name = data.draw(st.sampled_from(_HDR))
+        # Sometimes move the epk out of the protected header into the recipient's own.
+        if name == "epk" and data.draw(st.booleans()):
+            header = _header(jwe)
+            moved = header.pop("epk")
+            jwe["protected"] = b64e(dumps_compact(header).encode())
+            value = data.draw(st.sampled_from([moved, _OTHER_EPK, value]))
+        jwe["recipients"][0]["header"][name] = value
     else:
         header = _header(jwe)
         if where == "header":

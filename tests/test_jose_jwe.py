@@ -393,3 +393,72 @@ def test_agreement_cache_is_bounded_and_keyed_by_the_secret() -> None:
     assert cache.agree(impostor, peers[2]) != cache.agree(ours, peers[2])
     with pytest.raises(ValueError):
         AgreementCache(maxsize=0)
+
+
+# -- an epk per recipient (didcomm-messaging's anoncrypt layout) ------------------------------
+
+
+def _per_recipient_anoncrypt(plaintext: bytes, recips: list[tuple[str, PrivateKey]], enc: str):
+    """Anoncrypt laid out as didcomm-messaging 0.1.1 writes it: no shared epk, a fresh one in
+    each recipient's unprotected header."""
+    from wallet.jose.content import CONTENT_ALGS, wrap_key
+    from wallet.jose.ecdh import Ephemeral, concat_kdf, fixed_info
+
+    content = CONTENT_ALGS[enc]
+    apv = kids_digest([kid for kid, _ in recips])
+    header = {"typ": "application/didcomm-encrypted+json", "alg": "ECDH-ES+A256KW"}
+    header.update(enc=enc, apv=b64e(apv))
+    protected = b64e(dumps_compact(header).encode())
+    cek, iv = content.new_key(), content.new_iv()
+    ciphertext, tag = content.encrypt(cek, iv, plaintext, protected.encode())
+    entries = []
+    for kid, key in recips:
+        eph = Ephemeral(key.type)
+        kek = concat_kdf(eph.agree(key.public), fixed_info("ECDH-ES+A256KW", b"", apv, 256), 32)
+        entries.append(
+            {"header": {"kid": kid, "epk": eph.jwk()}, "encrypted_key": b64e(wrap_key(kek, cek))}
+        )
+    return {
+        "protected": protected,
+        "recipients": entries,
+        "iv": b64e(iv),
+        "ciphertext": b64e(ciphertext),
+        "tag": b64e(tag),
+    }
+
+
+@pytest.mark.parametrize("kty", [KeyType.X25519, KeyType.P384])
+def test_epk_per_recipient_is_read(kty: KeyType) -> None:
+    recips = recipients(kty)
+    parsed = parse(_per_recipient_anoncrypt(b"one epk each", recips, "XC20P"))
+    assert parsed.epk is None
+    assert all(r.epk is not None and r.epk.type is kty for r in parsed.recipients)
+    assert len({r.epk for r in parsed.recipients}) == len(recips)
+    for kid, key in recips:
+        assert decrypt(parsed, kid, key) == b"one epk each"
+
+
+def test_epk_per_recipient_is_bound_to_its_recipient() -> None:
+    recips = recipients(KeyType.X25519, 2)
+    jwe = _per_recipient_anoncrypt(b"x", recips, "A256GCM")
+    swapped = copy.deepcopy(jwe)
+    first, second = swapped["recipients"]
+    first["header"]["epk"], second["header"]["epk"] = (
+        second["header"]["epk"],
+        first["header"]["epk"],
+    )
+    with pytest.raises(DecryptionError, match="key unwrap failed"):
+        decrypt(parse(swapped), recips[0][0], recips[0][1])
+    missing = copy.deepcopy(jwe)
+    del missing["recipients"][1]["header"]["epk"]
+    with pytest.raises(MalformedEnvelope, match="epk"):
+        parse(missing)
+    # A shared epk and a recipient's own cannot both be given.
+    both = copy.deepcopy(BASE)
+    both["recipients"][0]["header"]["epk"] = jwe["recipients"][0]["header"]["epk"]
+    with pytest.raises(MalformedEnvelope):
+        parse(both)
+    bad = copy.deepcopy(jwe)
+    bad["recipients"][0]["header"]["epk"] = {"kty": "OKP", "crv": "X25519", "x": b64e(bytes(32))}
+    with pytest.raises(InvalidEphemeralKey):
+        decrypt(parse(bad), recips[0][0], recips[0][1])

@@ -6,7 +6,9 @@ shared by every recipient.
   needs the content tag for the KDF, and CBC-HMAC commits to its key where GCM and
   Poly1305 do not, so one recipient cannot forge a message to the others).
 
-Reading also accepts the ``+A128KW`` variants, which the ECDH-1PU draft's examples use.
+Reading also accepts the ``+A128KW`` variants, which the ECDH-1PU draft's examples use, and
+an ``epk`` per recipient (in each recipient's header) instead of one shared: RFC 7516 allows
+it, and didcomm-messaging's anoncrypt writes it so.
 The functions are pure: keys come in as arguments, nothing is fetched or stored.
 """
 
@@ -172,6 +174,8 @@ def encrypt(
 class JWERecipient:
     kid: str
     encrypted_key: bytes = field(repr=False)
+    #: This recipient's own ephemeral key, when the envelope has no shared one.
+    epk: PublicKey | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,7 +185,8 @@ class ParsedJWE:
     alg: str
     enc: str
     protected: dict[str, Any]
-    epk: PublicKey
+    #: The ephemeral key all recipients share; None when each recipient has its own.
+    epk: PublicKey | None
     skid: str | None
     apu: bytes | None
     apv: bytes | None
@@ -239,14 +244,17 @@ def parse(jwe: Mapping[str, Any], *, max_bytes: int = DEFAULT_MAX_BYTES) -> Pars
         if name in protected or name in unprotected:
             raise UnsupportedAlgorithm(f"the JWE header {name!r} is not supported")
 
-    epk = _parse_epk(protected.get("epk"))
+    shared_epk = protected.get("epk", unprotected.get("epk"))
+    epk = None if shared_epk is None else _parse_epk(shared_epk)
     skid = protected.get("skid")
     if skid is not None:
         _check_kid(skid, "the JWE 'skid'")
     apu = b64d(protected["apu"], "JWE apu") if "apu" in protected else None
     apv = b64d(protected["apv"], "JWE apv") if "apv" in protected else None
 
-    recipients = _parse_recipients(jwe, protected.keys() | unprotected.keys(), content, alg)
+    recipients = _parse_recipients(
+        jwe, protected.keys() | unprotected.keys(), content, alg, need_epk=epk is None
+    )
     if protected.keys() & unprotected.keys():
         raise MalformedEnvelope("JWE protected and unprotected headers must not share names")
 
@@ -273,7 +281,7 @@ def parse(jwe: Mapping[str, Any], *, max_bytes: int = DEFAULT_MAX_BYTES) -> Pars
 
 def _parse_epk(value: Any) -> PublicKey:
     if not isinstance(value, dict):
-        raise MalformedEnvelope("the JWE protected header needs an 'epk' object")
+        raise MalformedEnvelope("the JWE 'epk' must be a JWK object")
     if "d" in value:
         raise InvalidEphemeralKey("the JWE 'epk' must not carry a private key")
     if value.get("kty") == "OKP" and value.get("crv") == "X25519":
@@ -292,7 +300,7 @@ def _parse_epk(value: Any) -> PublicKey:
 
 
 def _parse_recipients(
-    jwe: Mapping[str, Any], shared_names: set[str], content: ContentAlg, alg: str
+    jwe: Mapping[str, Any], shared_names: set[str], content: ContentAlg, alg: str, *, need_epk: bool
 ) -> tuple[JWERecipient, ...]:
     if "recipients" in jwe:
         if "encrypted_key" in jwe or "header" in jwe:
@@ -329,7 +337,12 @@ def _parse_recipients(
                 f"{alg} wraps a {content.key_size}-byte key into {wrapped_size} bytes, "
                 f"got {len(encrypted_key)}"
             )
-        out.append(JWERecipient(kid, encrypted_key))
+        own_epk = header.get("epk")
+        if own_epk is None and need_epk:
+            raise MalformedEnvelope("the JWE has no 'epk', shared or for each recipient")
+        out.append(
+            JWERecipient(kid, encrypted_key, None if own_epk is None else _parse_epk(own_epk))
+        )
     return tuple(out)
 
 
@@ -366,17 +379,16 @@ def decrypt(
     entry = next((r for r in parsed.recipients if r.kid == recipient_kid), None)
     if entry is None:
         raise NoRecipientKey("the JWE has no recipient with the given kid")
-    if recipient_key.type is not parsed.epk.type:
-        raise DecryptionError(
-            f"the recipient key is {recipient_key.type}, the envelope's epk {parsed.epk.type}"
-        )
+    epk = entry.epk or parsed.epk
+    if epk is None:  # parse() guarantees one or the other; a hand-built ParsedJWE may not
+        raise MalformedEnvelope("the JWE has no 'epk' for this recipient")
+    if recipient_key.type is not epk.type:
+        raise DecryptionError(f"the recipient key is {recipient_key.type}, the epk {epk.type}")
     if parsed.is_authcrypt:
         if sender_key is None:
             raise SenderKeyError("authcrypt (ECDH-1PU) needs the sender's public key")
-        if sender_key.type is not parsed.epk.type:
-            raise SenderKeyError(
-                f"the sender key is {sender_key.type}, the envelope's epk {parsed.epk.type}"
-            )
+        if sender_key.type is not epk.type:
+            raise SenderKeyError(f"the sender key is {sender_key.type}, the epk {epk.type}")
     elif sender_key is not None:
         raise SenderKeyError("anoncrypt (ECDH-ES) has no sender key to check")
     if didcomm:
@@ -390,7 +402,7 @@ def decrypt(
             raise MalformedEnvelope("the JWE 'apu' does not match its 'skid'")
 
     try:
-        z = agree(recipient_key, parsed.epk)
+        z = agree(recipient_key, epk)
     except KeyFormatError as err:
         raise InvalidEphemeralKey(f"the JWE 'epk' is not usable: {err}") from None
     cctag = b""
