@@ -28,6 +28,7 @@ __all__ = ["issue_sd_jwt", "signing_alg"]
 MAX_DECOYS = 64
 
 ConcretePath = tuple[str | int, ...]
+_SCALARS = frozenset({str, int, float, bool})
 
 
 def signing_alg(key_type: Any) -> str:
@@ -71,7 +72,7 @@ def issue_sd_jwt(
     disclosures: list[Disclosure] = []
 
     def conceal(value: Any, path: ConcretePath) -> Any:
-        if value is None or isinstance(value, (str, int, float)):
+        if value is None or type(value) in _SCALARS:
             return value  # before the Mapping check, an ABC check costing more than the rest
         if isinstance(value, Mapping):
             out: dict[str, Any] = {}
@@ -81,9 +82,10 @@ def issue_sd_jwt(
                     raise MalformedCredential("claim names must be strings")
                 if key in ("_sd", "..."):
                     raise MalformedCredential(f"{key!r} is reserved by SD-JWT")
-                inner = conceal(child, (*path, key))
-                if (*path, key) in marks:
-                    d = _disclosure(key, inner, (*path, key))
+                here = (*path, key)
+                inner = conceal(child, here)
+                if here in marks:
+                    d = _disclosure(key, inner, here)
                     disclosures.append(d)
                     digests.append(d.digest)
                 else:
@@ -97,9 +99,10 @@ def issue_sd_jwt(
         if isinstance(value, (list, tuple)):
             items = []
             for index, child in enumerate(value):
-                inner = conceal(child, (*path, index))
-                if (*path, index) in marks:
-                    d = _disclosure(None, inner, (*path, index))
+                here = (*path, index)
+                inner = conceal(child, here)
+                if here in marks:
+                    d = _disclosure(None, inner, here)
                     disclosures.append(d)
                     items.append({"...": d.digest})
                 else:
