@@ -13,11 +13,12 @@ A URL may carry a database password: errors name it only without its credentials
 from __future__ import annotations
 
 import re
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import SplitResult, parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ..errors import InputError
 from .base import Store
 from .crypto import resolve_secret
+from .pg_sql import PostgresOptions
 from .sqlite import SqliteOptions, create_sqlite, open_sqlite
 
 MAX_URL_CHARS = 4096
@@ -53,10 +54,10 @@ async def create_store(
     only) and ``raw_key`` (32 bytes, or text as 64 hex digits or base58) locks it.
     """
     secret = resolve_secret(passphrase, raw_key)
-    kind, target, opts = _parse(url)
-    if kind == "sqlite":
+    target, opts = _parse(url)
+    if isinstance(opts, SqliteOptions):
         return await create_sqlite(target, secret, kdf, opts)
-    from .postgres import create_postgres
+    from .postgres import create_postgres  # asyncpg is an optional dependency
 
     return await create_postgres(target, secret, kdf, opts)
 
@@ -67,30 +68,31 @@ async def open_store(
     """Open an existing store; :class:`WalletNotFound` if there is none, and
     :class:`WalletLocked` (having written nothing) if the passphrase or key is wrong."""
     secret = resolve_secret(passphrase, raw_key)
-    kind, target, opts = _parse(url)
-    if kind == "sqlite":
+    target, opts = _parse(url)
+    if isinstance(opts, SqliteOptions):
         return await open_sqlite(target, secret, opts)
     from .postgres import open_postgres
 
     return await open_postgres(target, secret, opts)
 
 
-def _parse(url: object) -> tuple[str, object, object]:
+def _parse(url: object) -> tuple[str | None, SqliteOptions] | tuple[str, PostgresOptions]:
+    """(path or None for memory, options) for SQLite; (driver DSN, options) for PostgreSQL."""
     if not isinstance(url, str):
         raise InputError("store URL must be a string")
     if len(url) > MAX_URL_CHARS:
         raise InputError("store URL is too long")
     if url == "sqlite://:memory:":
-        return "sqlite", None, SqliteOptions()
+        return None, SqliteOptions()
     try:
         parts = urlsplit(url)
         query = parse_qsl(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query))
     except ValueError:
         raise InputError(f"store URL {redact(url)!r} cannot be parsed") from None
     if parts.scheme == "sqlite":
-        return "sqlite", _sqlite_path(url, parts.netloc, parts.path), _sqlite_options(query)
+        return _sqlite_path(url, parts.netloc, parts.path), _sqlite_options(query)
     if parts.scheme in ("postgresql", "postgres"):
-        return "postgres", *_postgres_target(url, parts, query)
+        return _postgres_target(url, parts, query)
     raise InputError(f"store URL {redact(url)!r} must start with sqlite:// or postgresql://")
 
 
@@ -126,9 +128,8 @@ def _sqlite_options(pairs: list[tuple[str, str]]) -> SqliteOptions:
 
 
 def _postgres_target(
-    url: str, parts: object, pairs: list[tuple[str, str]]
-) -> tuple[object, object]:
-    from .postgres import PostgresOptions
+    url: str, parts: SplitResult, pairs: list[tuple[str, str]]
+) -> tuple[str, PostgresOptions]:
 
     query = dict(pairs)
     schema = query.pop("schema", "moi")
@@ -146,5 +147,6 @@ def _postgres_target(
         sizes[name] = int(value)
     if sizes["min_size"] > sizes["max_size"]:
         raise InputError("store URL option min_size must not exceed max_size")
-    dsn = urlunsplit(parts._replace(query=urlencode(query)))  # type: ignore[attr-defined]
-    return dsn, PostgresOptions(schema, sizes["min_size"], sizes["max_size"], redact(url))
+    dsn = urlunsplit(parts._replace(query=urlencode(query)))
+    label = redact(urlunsplit(parts._replace(query="")))
+    return dsn, PostgresOptions(schema, sizes["min_size"], sizes["max_size"], label)

@@ -8,6 +8,18 @@ SCHEMA_VERSION = 1
 _TAGS = "SELECT {src}.seq, x.n, x.v FROM {src}, unnest(${a}::bytea[], ${b}::{vt}[]) AS x(n, v)"
 
 
+class PostgresOptions:
+    """Where a PostgreSQL store lives and how big its pool is."""
+
+    __slots__ = ("label", "max_size", "min_size", "schema")
+
+    def __init__(self, schema: str, min_size: int, max_size: int, label: str) -> None:
+        self.schema = schema
+        self.min_size = min_size
+        self.max_size = max_size
+        self.label = label  # the URL without its password
+
+
 class Statements:
     """SQL text for the schema ``name`` (validated by the URL parser: [a-z_][a-z0-9_]*)."""
 

@@ -44,20 +44,10 @@ from .base import (
 )
 from .crypto import Encoded, Secret, StoreKeys, new_data_key, resolve_secret, unwrap_key, wrap_key
 from .finding import FindPlan
-from .pg_sql import SCHEMA_VERSION, Statements
+from .pg_sql import SCHEMA_VERSION, PostgresOptions, Statements
 from .sqlbuild import Dialect, build_recheck
 
 _ids = counter(1)
-
-
-class PostgresOptions:
-    __slots__ = ("label", "max_size", "min_size", "schema")
-
-    def __init__(self, schema: str, min_size: int, max_size: int, label: str) -> None:
-        self.schema = schema
-        self.min_size = min_size
-        self.max_size = max_size
-        self.label = label  # the URL without its password
 
 
 def _translate(err: BaseException) -> StorageError:

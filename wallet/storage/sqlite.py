@@ -38,7 +38,7 @@ from .base import (
     holding,
     release_hold,
 )
-from .crypto import Secret, StoreKeys, new_data_key, unwrap_key, wrap_key
+from .crypto import Secret, StoreKeys, new_data_key, resolve_secret, unwrap_key, wrap_key
 from .finding import FindPlan
 from .sqlbuild import Dialect
 
@@ -263,8 +263,6 @@ class SqliteStore(Store):
         raw_key: bytes | str | None = None,
         kdf: str = "argon2id-interactive",
     ) -> None:
-        from .crypto import resolve_secret
-
         secret = resolve_secret(passphrase, raw_key)
         self._db.check_open()
         doc = await asyncio.to_thread(wrap_key, self._db.keys.data_key, secret, kdf)
