@@ -199,9 +199,6 @@ def decoy_digest() -> str:
     return b64url_encode(hashlib.sha256(secrets.token_bytes(32)).digest())
 
 
-_UNSET: Any = object()
-
-
 @dataclass(frozen=True, slots=True)
 class Disclosure:
     """One Disclosure: ``name`` is None for an array element."""
