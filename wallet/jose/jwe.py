@@ -60,9 +60,9 @@ _KW_BYTES = {
     "ECDH-1PU+A128KW": 16,
 }
 _AUTHCRYPT_ENC = "A256CBC-HS512"
-# Header names whose meaning this module must understand; ``zip`` and ``crit`` are refused.
+# Headers that change how a JWE must be read (compression, critical extensions); moi
+# implements neither, so it refuses them rather than misread the message.
 _REFUSED_HEADERS = ("zip", "crit")
-
 
 MAX_RECIPIENTS = 100
 MAX_KID_CHARS = 8192
