@@ -77,8 +77,11 @@ REFS = st.lists(
 ACCEPT = st.lists(
     st.sampled_from(["didcomm/v2", "didcomm/aip2;env=rfc19", "didcomm/aip2;env=rfc587"]), max_size=3
 )
+# Keys that are abbreviations ("dm"; the one-letter ones are too short to be drawn) are left
+# out: the library silently rewrites them into other keys, moi refuses them (see test_did_peer).
+_TYPED_KEYS = {"type", "serviceEndpoint", "routingKeys", "accept", "id", "recipientKeys"}
 EXTRA_KEYS = st.text(min_size=2, max_size=10).filter(
-    lambda k: k not in {"type", "serviceEndpoint", "routingKeys", "accept", "id"}
+    lambda k: k not in _TYPED_KEYS | {"priority", "dm", "DIDCommMessaging"}
 )
 
 

@@ -3,9 +3,12 @@ the error can say "unsupported key type" (BLS, RSA...) rather than "malformed"."
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import base58
 
 from ..errors import KeyFormatError, UnsupportedKeyType
+from ..keys import PublicKey
 from .errors import InvalidDIDKey, UnsupportedKeyCodec
 
 #: Multicodec codes of the public keys wallet.keys reads.
@@ -42,3 +45,21 @@ def key_error(multibase: str, err: KeyFormatError, where: str) -> InvalidDIDKey:
     if isinstance(err, UnsupportedKeyType):
         return UnsupportedKeyCodec(f"{where}: {err}")
     return InvalidDIDKey(f"{where}: {err}")
+
+
+@lru_cache(maxsize=4096)
+def decode_multikey(multibase: str) -> PublicKey:
+    """``PublicKey.from_multikey`` with the point checked to be on its curve, remembered:
+    the same peers' keys come back in every message, and base58 decoding is the dearest
+    step of resolving a did:key or did:peer. (Failures are not remembered.)"""
+    key = PublicKey.from_multikey(multibase)
+    if not key.type.is_okp:
+        key.ec_key()
+    return key
+
+
+@lru_cache(maxsize=4096)
+def derived_x25519(key: PublicKey) -> tuple[PublicKey, str]:
+    """The X25519 key of an Ed25519 key, and its Multikey, remembered like the above."""
+    x25519 = key.to_x25519()
+    return x25519, x25519.multikey

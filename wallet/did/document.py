@@ -67,6 +67,7 @@ class DIDDocument:
         also_known_as: tuple[str, ...] = (),
         context: tuple[str, ...] = _DEFAULT_CONTEXT,
         unsupported: frozenset[str] = frozenset(),
+        equivalent_ids: frozenset[str] | None = None,
     ) -> None:
         self.id = id
         self.context = context
@@ -77,7 +78,9 @@ class DIDDocument:
         self._relationships = {name: tuple(rel.get(name, ())) for name in RELATIONSHIPS}
         self._by_id = {vm.id: vm for vm in verification_methods}
         self._unsupported = unsupported
-        self._equivalent = _equivalent_ids(id, also_known_as)
+        self._equivalent = (
+            equivalent_ids if equivalent_ids is not None else _equivalent_ids(id, also_known_as)
+        )
 
     # -- parsing ------------------------------------------------------------------------------
 
@@ -143,7 +146,8 @@ class DIDDocument:
                 refs.append(ref)
             relationships[name] = tuple(refs)
 
-        equivalent = _equivalent_ids(doc_id, ())
+        also_known_as = text_list(raw.get("alsoKnownAs"), "alsoKnownAs", MAX_REF)
+        equivalent = _equivalent_ids(doc_id, also_known_as)
         for name, refs in relationships.items():
             for ref in refs:
                 owner = ref.split("#", 1)[0]
@@ -170,9 +174,10 @@ class DIDDocument:
             verification_methods=tuple(methods.values()),
             relationships=relationships,
             services=tuple(services),
-            also_known_as=text_list(raw.get("alsoKnownAs"), "alsoKnownAs", MAX_REF),
+            also_known_as=also_known_as,
             context=context_t or _DEFAULT_CONTEXT,
             unsupported=frozenset(unsupported),
+            equivalent_ids=equivalent,
         )
 
     # -- views --------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..errors import InvalidDID, KeyFormatError
 from ..keys import KeyType, PublicKey
-from ._codec import key_error
+from ._codec import decode_multikey, derived_x25519, key_error
 from .errors import DIDTooLong
 
 __all__ = [
@@ -59,11 +59,9 @@ def _decode(did: Any) -> tuple[str, PublicKey]:
         raise InvalidDID("a did:key is 'did:key:' and a base58btc multibase key ('z...')")
     multibase = match.group(1)
     try:
-        key = PublicKey.from_multikey(multibase)
-        if not key.type.is_okp:
-            key.ec_key()
-        elif key.type is KeyType.ED25519:
-            key.to_x25519()  # an Ed25519 "key" off the curve has no X25519 partner
+        key = decode_multikey(multibase)
+        if key.type is KeyType.ED25519:
+            derived_x25519(key)  # an Ed25519 "key" off the curve has no X25519 partner
     except KeyFormatError as err:
         raise key_error(multibase, err, "did:key") from err
     return multibase, key
@@ -89,7 +87,7 @@ def resolve_did_key(did: str) -> dict[str, Any]:
     for name in _SIGNING:
         doc[name] = [main["id"]]
     if key.type is KeyType.ED25519:
-        agreement = _method(did, key.to_x25519().multikey)
+        agreement = _method(did, derived_x25519(key)[1])
         doc["verificationMethod"].append(agreement)
         doc["keyAgreement"] = [agreement["id"]]
     else:

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from ..errors import KeyFormatError, UnsupportedKeyType
 from ..keys import KeyType, PublicKey
-from ._codec import key_error
+from ._codec import decode_multikey, key_error
 from ._util import MAX_REF, absolute, preview, text
 from .errors import InvalidDIDDocument, UnsupportedKeyCodec
 
@@ -133,7 +133,7 @@ def _decode_key(vm_type: str, key_format: str, value: Any, vm_id: str) -> Public
     if not value.startswith("z"):
         raise KeyFormatError("publicKeyMultibase must be base58btc (a 'z' prefix)")
     try:
-        return PublicKey.from_multikey(value)
+        return decode_multikey(value)
     except KeyFormatError:
         # Some 2020-suite documents carry the bare key under multibase, without the codec.
         if bare_type is None:

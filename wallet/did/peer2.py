@@ -17,6 +17,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
 import base58
@@ -24,7 +25,7 @@ import base58
 from ..encoding import b64url_decode, b64url_encode, loads_strict
 from ..errors import InputError, InvalidDID, KeyFormatError
 from ..keys import PublicKey
-from ._codec import key_error
+from ._codec import decode_multikey, key_error
 from .errors import DIDTooLong, InvalidDIDKey
 from .url import MAX_DID_LENGTH
 
@@ -69,7 +70,15 @@ PEER_CONTEXT = ["https://www.w3.org/ns/did/v1", "https://w3id.org/security/multi
 #: Most keys, and most services, one did:peer:2 may carry.
 MAX_ELEMENTS = 64
 _MAX_NESTING = 16
-_KEY_ABBREVIATIONS = {"type": "t", "serviceEndpoint": "s", "routingKeys": "r", "accept": "a"}
+# The spec abbreviates "common strings in key names and type value" from one table, so a key
+# named DIDCommMessaging is shortened too (as the did-peer-2 library does).
+_KEY_ABBREVIATIONS = {
+    "type": "t",
+    "serviceEndpoint": "s",
+    "routingKeys": "r",
+    "accept": "a",
+    "DIDCommMessaging": "dm",
+}
 _KEY_EXPANSIONS = {v: k for k, v in _KEY_ABBREVIATIONS.items()}
 _TYPE_ABBREVIATIONS = {"DIDCommMessaging": "dm"}
 _TYPE_EXPANSIONS = {v: k for k, v in _TYPE_ABBREVIATIONS.items()}
@@ -175,6 +184,7 @@ def resolve_peer3(peer3: str, peer2: str) -> dict[str, Any]:
     return _document(peer3, keys, services, peer2)
 
 
+@lru_cache(maxsize=4096)
 def peer2_to_peer3(did: str) -> str:
     """did:peer:3: the multihash (SHA-256) of the did:peer:2 without its ``did:peer:2``."""
     digest = hashlib.sha256(did[10:].encode("utf-8")).digest()
@@ -218,9 +228,7 @@ def _check_key(code: Purpose, body: str, n: int) -> str:
     if not _MULTIBASE_RE.fullmatch(body):
         raise InvalidDIDKey(f"key {n} of the did:peer:2 is not base58btc multibase")
     try:
-        key = PublicKey.from_multikey(body)
-        if not key.type.is_okp:
-            key.ec_key()
+        key = decode_multikey(body)
     except KeyFormatError as err:
         raise key_error(body, err, f"key {n} of the did:peer:2") from err
     _check_purpose(code, key)

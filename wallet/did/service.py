@@ -73,7 +73,8 @@ def parse_service(raw: Any, did: str, index: int) -> list[Service]:
     accept = text_list(raw.get("accept"), f"accept of {sid}")
     routing = _refs(raw.get("routingKeys"), did, f"routingKeys of {sid}")
     recipients = _refs(raw.get("recipientKeys"), did, f"recipientKeys of {sid}")
-    priority = raw.get("priority", 0)
+    # Only DIDComm v1 gives priority a meaning; elsewhere it is someone else's extension.
+    priority = raw.get("priority", 0) if stype in V1_TYPES else 0
     if not isinstance(priority, int) or isinstance(priority, bool) or not 0 <= priority < 2**31:
         raise InvalidDIDDocument(f"priority of {sid} must be a small non-negative integer")
     if "serviceEndpoint" not in raw:
