@@ -340,3 +340,23 @@ async def test_schemas_keep_tenants_apart(durable_url: str) -> None:
             assert await a.count("c") == 1
         finally:
             await drop_schema(base, other.split("?schema=")[1])
+
+
+def test_both_aead_paths_agree_and_detect_tampering() -> None:
+    from wallet.storage import aead
+
+    key, nonce = os.urandom(32), os.urandom(24)
+    for message in (b"", b"x", os.urandom(70_000)):
+        sealed = aead.encrypt(message, b"aad", nonce, key)
+        assert sealed == aead.public_encrypt(message, b"aad", nonce, key)
+        assert aead.decrypt(sealed, b"aad", nonce, key) == message
+        assert aead.public_decrypt(sealed, b"aad", nonce, key) == message
+        for bad in (
+            (sealed[:-1] + bytes([sealed[-1] ^ 1]), b"aad"),
+            (sealed, b"other aad"),
+            (sealed[:10], b"aad"),
+        ):
+            with pytest.raises(aead.CryptoError):
+                aead.decrypt(*bad, nonce, key)
+    with pytest.raises(aead.CryptoError):
+        aead.encrypt(b"m", b"", nonce[:12], key)

@@ -22,17 +22,16 @@ from types import MappingProxyType
 from typing import NamedTuple
 
 import base58
-import nacl.bindings as sodium
 import nacl.exceptions
 import nacl.pwhash.argon2id as argon2id
 
 from ..encoding import b64url_decode, b64url_encode, dumps_canonical, loads_object
 from ..errors import InputError, KeyFormatError, WalletLocked
+from . import aead
 from .base import PLAIN_PREFIX, CorruptRecord, Record, check_passphrase
 
 HASH_BYTES = 16
 KEY_BYTES = 32
-NONCE_BYTES = sodium.crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
 FORMAT = "moi-store/1"
 
 _PREFIX = FORMAT.encode() + b"/"
@@ -54,8 +53,9 @@ KDF_LEVELS: Mapping[str, tuple[int, int]] = MappingProxyType(
 _MAX_OPS = 32
 _MAX_MEM = 2 * 1024 * 1024 * 1024
 
-_encrypt = sodium.crypto_aead_xchacha20poly1305_ietf_encrypt
-_decrypt = sodium.crypto_aead_xchacha20poly1305_ietf_decrypt
+_encrypt = aead.encrypt
+_decrypt = aead.decrypt
+NONCE_BYTES = aead.NONCE_BYTES
 
 
 def _mac(key: bytes, data: bytes) -> bytes:

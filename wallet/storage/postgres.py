@@ -346,6 +346,12 @@ class _Transaction(AbstractAsyncContextManager[Store]):
 # -- creating and opening -------------------------------------------------------------------
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Skip asyncpg's reset query on release (a round trip per operation): the store sets no
+    session state — no SET, LISTEN or session-level advisory lock — and asyncpg still rolls
+    back a transaction left open."""
+
+
 async def _pool(dsn: str, opts: PostgresOptions) -> asyncpg.Pool:
     try:
         return await asyncpg.create_pool(
@@ -353,6 +359,7 @@ async def _pool(dsn: str, opts: PostgresOptions) -> asyncpg.Pool:
             min_size=opts.min_size,
             max_size=opts.max_size,
             server_settings={"application_name": "moi-store"},
+            reset=_keep_session,
         )
     except _DB_ERRORS as err:
         raise StoreUnavailable(f"cannot connect to {opts.label}: {type(err).__name__}") from None
