@@ -26,8 +26,8 @@ def show(who: str, text: str) -> None:
 async def main() -> None:
     with tempfile.TemporaryDirectory(prefix="moi-demo-") as tmp:
         home = Path(tmp)
-        person = await Wallet.create(f"sqlite:///{home / 'person.db'}", passphrase="person demo")
-        shop = await Wallet.create(f"sqlite:///{home / 'shop.db'}", passphrase="shop demo")
+        person = await Wallet.create(f"sqlite://{home / 'person.db'}", passphrase="person demo")
+        shop = await Wallet.create(f"sqlite://{home / 'shop.db'}", passphrase="shop demo")
         try:
             me = await person.create_did("peer4", endpoints=["http://127.0.0.1:8020/didcomm"])
             them = await shop.create_did("peer2", endpoints=["http://127.0.0.1:8030/didcomm"])

@@ -28,7 +28,7 @@ class Home:
 
     @property
     def wallet_url(self) -> str:
-        return f"sqlite:///{self.path / WALLET_FILE}"
+        return f"sqlite://{self.path / WALLET_FILE}"
 
     @property
     def initialised(self) -> bool:

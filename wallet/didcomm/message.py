@@ -22,6 +22,8 @@ PLAINTEXT_TYP = "application/didcomm-plain+json"
 
 _MAX_ID = 256
 _MAX_TYPE = 512
+#: a did:peer:4 long form carries a whole document; DIDs in headers get room for it
+_MAX_DID = 16 * 1024
 _MAX_RECIPIENTS = 100
 _HEADERS = (
     "id",
@@ -96,7 +98,9 @@ class Message:
         if not isinstance(body, Mapping):
             raise MalformedMessage("message 'body' must be a JSON object")
         to = obj.get("to", [])
-        if not isinstance(to, list) or not all(isinstance(t, str) and t for t in to):
+        if not isinstance(to, list) or not all(
+            isinstance(t, str) and 0 < len(t) <= _MAX_DID for t in to
+        ):
             raise MalformedMessage("message 'to' must be a list of DID strings")
         if len(to) > _MAX_RECIPIENTS:
             raise MalformedMessage(f"message 'to' lists more than {_MAX_RECIPIENTS} recipients")
@@ -109,7 +113,7 @@ class Message:
             id=msg_id,
             type=msg_type,
             body=body,
-            frm=_string(obj, "from", _MAX_TYPE),
+            frm=_string(obj, "from", _MAX_DID),
             to=tuple(to),
             thid=_string(obj, "thid", _MAX_ID),
             pthid=_string(obj, "pthid", _MAX_ID),
