@@ -295,6 +295,7 @@ async def test_postgres_unreachable_error_hides_password() -> None:
         ("mysql://x", "must start with"),
         ("sqlite://relative.db", "absolute"),
         ("sqlite:///dir/", "absolute"),
+        ("sqlite:///a#b.db", "fragment"),
         ("sqlite:///a.db?readers=x", "must be a number"),
         ("sqlite:///a.db?readers=99", "between"),
         ("sqlite:///a.db?colour=red", "unknown sqlite store option"),

@@ -223,3 +223,32 @@ async def test_two_processes_never_lose_an_increment(durable_url: str) -> None:
         await asyncio.gather(run_workers(durable_url, 2, 40), local)
         record = await store.get("counter", "n")
     assert (record.value, record.version) == (b"100", 101)
+
+
+async def test_cancelled_while_waiting_for_the_file_lock(tmp_path: object) -> None:
+    """A transaction cancelled while SQLite waits for another connection's write lock must
+    not leave the writer inside the transaction its late BEGIN opened."""
+    from tests.storage_fixtures import KDF, PASSPHRASE
+    from wallet.storage import create_store, open_store
+
+    url = f"sqlite://{tmp_path}/w.db"
+    async with (
+        await create_store(url, passphrase=PASSPHRASE, kdf=KDF) as first,
+        await open_store(url, passphrase=PASSPHRASE) as second,
+    ):
+        async with second.transaction() as holder:
+            await holder.add("c", "held", b"")
+
+            async def wait_for_lock() -> None:
+                async with first.transaction() as tx:
+                    await tx.add("c", "never", b"")
+
+            waiting = asyncio.create_task(wait_for_lock())
+            await asyncio.sleep(0.2)
+            waiting.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await waiting
+        await first.add("c", "after", b"")
+        async with first.transaction() as tx:
+            await tx.add("c", "again", b"")
+        assert sorted(r.id for r in await second.find("c")) == ["after", "again", "held"]

@@ -89,6 +89,8 @@ def _parse(url: object) -> tuple[str | None, SqliteOptions] | tuple[str, Postgre
         query = parse_qsl(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query))
     except ValueError:
         raise InputError(f"store URL {redact(url)!r} cannot be parsed") from None
+    if parts.fragment:
+        raise InputError(f"store URL {redact(url)!r} must not have a #fragment")
     if parts.scheme == "sqlite":
         return _sqlite_path(url, parts.netloc, parts.path), _sqlite_options(query)
     if parts.scheme in ("postgresql", "postgres"):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from contextlib import AbstractAsyncContextManager
 from itertools import count as counter
 from types import MappingProxyType, TracebackType
@@ -107,6 +107,7 @@ class _Db:
         self.lock = asyncio.Lock()
         self.closed = False
         self._turn = 0
+        self._background: set[asyncio.Future[None]] = set()
 
     def reader(self) -> _Worker | None:
         if not self.readers:
@@ -117,6 +118,11 @@ class _Db:
     def check_open(self) -> None:
         if self.closed:
             raise WalletLocked("the store is closed")
+
+    def in_background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def holding(self) -> bool:
         return holding(self.id)
@@ -310,12 +316,24 @@ class _Transaction(AbstractAsyncContextManager[Store]):
                 db.check_open()
                 await db.writer.run(ops.execute, "BEGIN IMMEDIATE")
             except BaseException:
-                db.lock.release()
+                # A cancelled BEGIN may still be waiting for another process's lock on the
+                # connection's thread. Undo it in the background, holding the writer lock
+                # until then, so the caller is not kept waiting and no one else can queue
+                # work between that BEGIN and its ROLLBACK.
+                db.in_background(self._abandon_begin())
                 raise
             state = _TxnState(0)
             self._token = hold(db.id)
         self._state = state
         return SqliteStore(db, state)
+
+    async def _abandon_begin(self) -> None:
+        try:
+            await self._db.writer.run(ops.rollback_if_active)
+        except (StorageError, WalletLocked):
+            pass  # the connection is closed or broken: nothing left to undo
+        finally:
+            self._db.lock.release()
 
     async def __aexit__(
         self,
@@ -338,10 +356,10 @@ class _Transaction(AbstractAsyncContextManager[Store]):
                 try:
                     await run(ops.execute, "COMMIT")
                 except BaseException:
-                    await _quietly(run(ops.execute, "ROLLBACK"))
+                    await _quietly(run(ops.rollback_if_active))
                     raise
             else:
-                await _quietly(run(ops.execute, "ROLLBACK"))
+                await _quietly(run(ops.rollback_if_active))
         finally:
             if not state.depth:
                 release_hold(self._token)

@@ -77,6 +77,13 @@ def execute(conn: sqlite3.Connection, statement: str) -> None:
     conn.execute(statement)
 
 
+def rollback_if_active(conn: sqlite3.Connection) -> None:
+    """End whatever transaction the connection is in. Queued after a BEGIN whose caller was
+    cancelled, it still runs after that BEGIN: the connection's thread keeps order."""
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
+
+
 def setup(conn: sqlite3.Connection, writer: bool) -> None:
     if writer:
         conn.execute("PRAGMA foreign_keys = ON")
