@@ -60,12 +60,19 @@ def _reject_constant(name: str) -> Any:
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise InputError(f"JSON object has a duplicate key {key!r}")
-        out[key] = value
+    out = dict(pairs)
+    if len(out) != len(pairs):  # rare: find which key repeats, for the message
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise InputError(f"JSON object has a duplicate key {key[:80]!r}")
+            seen.add(key)
     return out
+
+
+# One decoder for every strict parse: building a JSONDecoder per call costs more than
+# parsing a small message.
+_STRICT = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
 
 
 def loads_strict(
