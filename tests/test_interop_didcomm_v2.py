@@ -148,12 +148,6 @@ def askar(tmp_path_factory: pytest.TempPathFactory) -> Run:
 # it must produce; a scenario with a gap is an expected failure only while it fails with that
 # error, and fails outright once it passes, so that the gap is taken off this list.
 
-GAP_FROM_LENGTH = (
-    r"message 'from' is longer than 512",
-    "moi: wallet/didcomm/message.py Message.from_json caps 'from' at 512 characters "
-    "(_MAX_TYPE); a did:peer:4 long form with a service is longer, so moi can neither send "
-    "from its own did:peer:4 nor read a message from a peer's",
-)
 GAP_LEGACY_KID = (
     r"No secrets are found in secrets resolver for DID URLs: \['did:peer:2\.[^']*#key-1'\]",
     "moi names the keys of a did:peer:2 '#key-N' (current spec); peerdid 0.5.2 names them "
@@ -168,16 +162,11 @@ GAP_TYP = (
 
 def _gaps(peer: str, sc: Scenario) -> list[tuple[str, str]]:
     gaps = []
-    moi_from = sc.sender == "moi" and (sc.mode != "anoncrypt" or sc.sign)
-    if moi_from and sc.moi_did == "peer4":
-        gaps.append(GAP_FROM_LENGTH)
     if peer == "sicpa" and sc.sender == "moi" and sc.peer_did == "peer2" and not sc.to_kid:
         gaps.append(GAP_LEGACY_KID)
     if peer == "askar" and sc.sender == "askar":
         if sc.mode == "authcrypt":
             gaps.append(GAP_TYP)
-            if sc.peer_did == "peer4":
-                gaps.append(GAP_FROM_LENGTH)
     return gaps
 
 
