@@ -69,6 +69,17 @@ async def test_savepoints_nest(store: Store) -> None:
     assert (await store.get("c", "kept")).value == b"deep"
 
 
+async def test_one_savepoint_at_a_time(store: Store) -> None:
+    async with store.transaction() as tx:
+        async with tx.transaction():
+            with pytest.raises(TransactionError, match="one nested"):
+                async with tx.transaction():
+                    pass
+        async with tx.transaction() as again:  # the first has ended: a new one may start
+            await again.add("c", "a", b"")
+    assert (await store.get("c", "a")).value == b""
+
+
 async def test_a_failed_operation_leaves_the_transaction_usable(store: Store) -> None:
     await store.add("c", "a", b"1")
     async with store.transaction() as tx:

@@ -84,13 +84,14 @@ class _Txn:
     """A connection held for a transaction; nested savepoints share it and its lock
     (asyncpg runs one statement at a time on a connection)."""
 
-    __slots__ = ("active", "conn", "depth", "lock")
+    __slots__ = ("active", "conn", "depth", "lock", "nested")
 
     def __init__(self, conn: asyncpg.Connection, depth: int, lock: asyncio.Lock) -> None:
         self.conn = conn
         self.depth = depth
         self.lock = lock
         self.active = True
+        self.nested = False  # a savepoint inside this one is open
 
     def check(self) -> None:
         if not self.active:
@@ -298,9 +299,18 @@ class _Transaction(AbstractAsyncContextManager[Store]):
         try:
             if parent is not None:
                 parent.check()
-                async with parent.lock:
-                    self._tr = parent.conn.transaction()
-                    await self._tr.start()
+                if parent.nested:
+                    raise TransactionError(
+                        "a transaction can have one nested transaction at a time"
+                    )
+                parent.nested = True
+                try:
+                    async with parent.lock:
+                        self._tr = parent.conn.transaction()
+                        await self._tr.start()
+                except BaseException:
+                    parent.nested = False
+                    raise
                 self._state = _Txn(parent.conn, parent.depth + 1, parent.lock)
             else:
                 conn = await db.pool.acquire()
@@ -338,6 +348,8 @@ class _Transaction(AbstractAsyncContextManager[Store]):
         except _DB_ERRORS as err:
             raise _translate(err) from err
         finally:
+            if self._parent is not None:
+                self._parent.nested = False
             if state.depth == 0:
                 release_hold(self._token)
                 await self._db.pool.release(state.conn)

@@ -129,11 +129,12 @@ class _Db:
 
 
 class _TxnState:
-    __slots__ = ("active", "depth")
+    __slots__ = ("active", "depth", "nested")
 
     def __init__(self, depth: int) -> None:
         self.depth = depth
         self.active = True
+        self.nested = False  # a savepoint inside this one is open
 
     def check(self) -> None:
         if not self.active:
@@ -304,8 +305,15 @@ class _Transaction(AbstractAsyncContextManager[Store]):
             raise TransactionError("a transaction object can be entered only once")
         if self._parent is not None:
             self._parent.check()
+            if self._parent.nested:
+                raise TransactionError("a transaction can have one nested transaction at a time")
             state = _TxnState(self._parent.depth + 1)
-            await db.writer.run(ops.execute, f"SAVEPOINT sp{state.depth}")
+            self._parent.nested = True
+            try:
+                await db.writer.run(ops.execute, f"SAVEPOINT sp{state.depth}")
+            except BaseException:
+                self._parent.nested = False
+                raise
         else:
             if db.holding():
                 raise TransactionError(
@@ -330,7 +338,7 @@ class _Transaction(AbstractAsyncContextManager[Store]):
     async def _abandon_begin(self) -> None:
         try:
             await self._db.writer.run(ops.rollback_if_active)
-        except (StorageError, WalletLocked):
+        except StorageError:
             pass  # the connection is closed or broken: nothing left to undo
         finally:
             self._db.lock.release()
@@ -361,6 +369,8 @@ class _Transaction(AbstractAsyncContextManager[Store]):
             else:
                 await _quietly(run(ops.rollback_if_active))
         finally:
+            if self._parent is not None:
+                self._parent.nested = False
             if not state.depth:
                 release_hold(self._token)
                 self._db.lock.release()
