@@ -338,7 +338,12 @@ async def _decrypt_layer(
         raise MalformedEnvelope("an encrypted layer inside a signed one is not DIDComm")
     parsed = jwe.parse(obj)
     typ = parsed.protected.get("typ")
-    if typ is not None and typ not in (ENCRYPTED_TYP, "application/didcomm-encrypted"):
+    # didcomm-messaging 0.1.1 writes "application/didcomm+encrypted" on authcrypt.
+    if typ is not None and typ not in (
+        ENCRYPTED_TYP,
+        "application/didcomm-encrypted",
+        "application/didcomm+encrypted",
+    ):
         raise MalformedEnvelope(f"unexpected JWE typ {str(typ)[:60]!r}")
     for kid in parsed.recipient_kids:
         secret = await keys.secret_for(kid)
@@ -385,8 +390,8 @@ async def _verify_layer(
     if not jws.verify_signature(sig, method.public_key):
         raise SignatureError("the message signature does not verify")
     state.non_repudiation = True
-    # A signature proves the sender as surely as authcrypt does (SICPA reports it so too).
-    state.authenticated = True
+    # `authenticated` stays for authcrypt alone: the CLI contract defines it so (issue 2),
+    # and a signature is reported separately as non-repudiation.
     state.signer_kid = sig.kid
     state.signed_message = dict(obj)
     try:
