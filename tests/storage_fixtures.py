@@ -69,6 +69,32 @@ async def durable_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIt
         yield url
 
 
+@pytest.fixture(params=[pytest.param("postgres", marks=pytest.mark.postgres)])
+async def postgres_store_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A fresh PostgreSQL schema, for what only PostgreSQL does (row locks, schemas)."""
+    async for url in _url_for(request, tmp_path):
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "memory"])
+async def sqlite_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    async for url in _url_for(request, tmp_path):
+        s = await create_store(url, passphrase=PASSPHRASE, kdf=KDF)
+        try:
+            yield s
+        finally:
+            await s.close()
+
+
+@pytest.fixture
+async def postgres_store(postgres_store_url: str) -> AsyncIterator[Store]:
+    s = await create_store(postgres_store_url, passphrase=PASSPHRASE, kdf=KDF)
+    try:
+        yield s
+    finally:
+        await s.close()
+
+
 @pytest.fixture
 async def store(store_url: str) -> AsyncIterator[Store]:
     s = await create_store(store_url, passphrase=PASSPHRASE, kdf=KDF)

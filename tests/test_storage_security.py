@@ -79,11 +79,11 @@ async def test_sqlite_file_holds_no_plaintext(tmp_path: Path) -> None:
         assert b"PlainValueVisibleP1" in data
 
 
-async def test_postgres_tables_hold_no_plaintext(durable_store: Store, durable_url: str) -> None:
-    if not durable_url.startswith("postgresql"):
-        pytest.skip("the file scan covers SQLite")
-    await _fill_with_markers(durable_store)
-    dump = await _pg_dump(durable_url)
+async def test_postgres_tables_hold_no_plaintext(
+    postgres_store: Store, postgres_store_url: str
+) -> None:
+    await _fill_with_markers(postgres_store)
+    dump = await _pg_dump(postgres_store_url)
     for what, marker in SECRETS.items():
         assert marker.encode() not in dump, f"{what} found in clear"
     assert b"PlainValueVisibleP1" in dump
@@ -322,15 +322,13 @@ async def test_key_arguments_are_checked() -> None:
         await create_store(url, passphrase="")
 
 
-async def test_schemas_keep_tenants_apart(durable_url: str) -> None:
-    if not durable_url.startswith("postgresql"):
-        pytest.skip("one schema per store is a PostgreSQL matter")
+async def test_schemas_keep_tenants_apart(postgres_store_url: str) -> None:
     from tests.storage_fixtures import drop_schema
 
-    base = durable_url.split("?schema=")[0]
-    other = durable_url + "_b"
+    base = postgres_store_url.split("?schema=")[0]
+    other = postgres_store_url + "_b"
     async with (
-        await create_store(durable_url, passphrase=PASS, kdf=KDF) as a,
+        await create_store(postgres_store_url, passphrase=PASS, kdf=KDF) as a,
         await create_store(other, passphrase="other", kdf=KDF) as b,
     ):
         try:

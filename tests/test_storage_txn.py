@@ -109,9 +109,9 @@ async def test_locking_needs_a_transaction(store: Store) -> None:
         await store.find("c", for_update=True)
 
 
-async def test_sqlite_refuses_what_would_deadlock(store: Store, store_url: str) -> None:
-    if not store_url.startswith("sqlite"):
-        pytest.skip("PostgreSQL opens a second transaction on another connection")
+async def test_sqlite_refuses_what_would_deadlock(sqlite_store: Store) -> None:
+    # (PostgreSQL would open the second transaction on another connection.)
+    store = sqlite_store
     async with store.transaction() as tx:
         await tx.add("c", "a", b"")
         with pytest.raises(TransactionError):
@@ -197,11 +197,10 @@ async def test_workers_claim_each_job_once(store: Store) -> None:
 
 
 async def test_postgres_skips_rows_locked_by_another_transaction(
-    durable_store: Store, durable_url: str
+    postgres_store: Store,
 ) -> None:
-    if not durable_url.startswith("postgresql"):
-        pytest.skip("SQLite serialises transactions instead of locking rows")
-    store = durable_store
+    # (SQLite serialises whole transactions instead of locking rows.)
+    store = postgres_store
     for i in range(4):
         await store.add("job", f"j{i}", b"", {"state": "new"})
     first_holds = asyncio.Event()
