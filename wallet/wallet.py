@@ -106,6 +106,9 @@ class Wallet:
 
     def __init__(self, store: Store, resolver: ResolverRegistry | None = None) -> None:
         self.store = store
+        # A registry made here is closed here (did:web keeps an HTTP session); a caller's
+        # registry may be shared, so its owner closes it.
+        self._owns_resolver = resolver is None
         self.resolver = resolver or default_registry(long_forms=_StoreLongForms(store))
         # Decrypting a secret from the store costs a read; a bounded cache keeps the hot path
         # (unpacking to the same few keys) in memory. It holds nothing the process lacks.
@@ -132,7 +135,11 @@ class Wallet:
 
     async def close(self) -> None:
         self._secrets.clear()
-        await self.store.close()
+        try:
+            if self._owns_resolver:
+                await self.resolver.close()
+        finally:
+            await self.store.close()
 
     async def __aenter__(self) -> Wallet:
         return self
