@@ -12,8 +12,10 @@ import base58
 
 from wallet import Wallet
 from wallet.errors import InputError, WalletNotFound
+from wallet.storage import KDF_LEVELS
 
 WALLET_FILE = "wallet.db"
+DEFAULT_KDF = "argon2id-interactive"
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,12 +72,21 @@ def _passphrase(*, confirm: bool) -> str:
     return first
 
 
+def _kdf_from_env() -> str:
+    # Test suites create many wallets; Argon2id at the interactive level costs them seconds
+    # each. The level is recorded in the wallet, so opening needs no setting.
+    name = os.environ.get("MOI_KDF") or DEFAULT_KDF
+    if name not in KDF_LEVELS:
+        raise InputError(f"MOI_KDF must be one of {', '.join(sorted(KDF_LEVELS))}")
+    return name
+
+
 async def create_wallet(home: Home) -> Wallet:
-    home.prepare()
+    kdf = _kdf_from_env()
     raw_key = _raw_key_from_env()
-    if raw_key is not None:
-        return await Wallet.create(home.wallet_url, raw_key=raw_key)
-    return await Wallet.create(home.wallet_url, passphrase=_passphrase(confirm=True))
+    passphrase = None if raw_key is not None else _passphrase(confirm=True)
+    home.prepare()
+    return await Wallet.create(home.wallet_url, passphrase=passphrase, raw_key=raw_key, kdf=kdf)
 
 
 async def open_wallet(home: Home) -> Wallet:

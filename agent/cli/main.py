@@ -29,7 +29,9 @@ Start here:
   moi message unpack FILE
 
 The wallet lives in --home, $MOI_HOME or ~/.moi; the passphrase comes from $MOI_PASSPHRASE
-or a prompt ($MOI_WALLET_KEY gives a raw 32-byte key instead). Output is JSON on stdout;
+or a prompt ($MOI_WALLET_KEY gives a raw 32-byte key instead). $MOI_KDF sets the Argon2id
+level of a new wallet: argon2id-interactive (default), argon2id-moderate, or argon2id-test
+(fast and weak: for test suites only). Output is JSON on stdout;
 errors are one line on stderr with a non-zero exit code (--debug shows the traceback).
 """
 
