@@ -21,6 +21,7 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
+from protocols.out_of_band.v2 import relationship_for
 from wallet.didcomm.message import Message, from_aries
 from wallet.didcomm.packing import did_of
 from wallet.errors import MoiError, RecordNotFound
@@ -118,7 +119,12 @@ class Dispatcher:
         except MoiError as err:
             await self.commit([], done=item.finished(inbox.InboxState.FAILED, str(err)))
             return
-        connection = await self.find_connection(family, message, metadata)
+        connection, my_did = await self.find_connection(family, message, metadata)
+        first: list[Effect] = []
+        if family is Family.V2:
+            connection, first = await relationship_for(
+                self.store, message, metadata, my_did, connection
+            )
         ctx = HandlerContext(
             message=message,
             connection=connection,
@@ -128,6 +134,7 @@ class Dispatcher:
             sender_kid=metadata.get("sender_kid"),
             recipient_kid=metadata.get("recipient_kid"),
             services=self.services,
+            effects=list(first),
         )
         state, error = inbox.InboxState.DONE, None
         try:
@@ -141,14 +148,15 @@ class Dispatcher:
             effects = ctx.effects
         except ProtocolError as err:
             state, error = inbox.InboxState.FAILED, str(err)
-            effects = self._problem(ctx, err.problem_code, str(err))
+            effects = first + self._problem(ctx, err.problem_code, str(err))
         except MoiError as err:
             state, error = inbox.InboxState.FAILED, str(err)
-            effects = self._problem(ctx, "e.p.msg", str(err))
+            effects = first + self._problem(ctx, "e.p.msg", str(err))
         except Exception as err:  # the catch-all of the inbound path: log, answer, go on
             log.exception("handler for %s failed", message.type[:200])
             state, error = inbox.InboxState.FAILED, f"internal error: {type(err).__name__}"
-            effects = self._problem(ctx, "e.p.me", "internal error while handling the message")
+            problem = self._problem(ctx, "e.p.me", "internal error while handling the message")
+            effects = first + problem
         await self.commit(effects, done=item.finished(state, error))
 
     def _problem(self, ctx: HandlerContext, code: str, comment: str) -> list[Effect]:
@@ -189,18 +197,17 @@ class Dispatcher:
 
     async def find_connection(
         self, family: Family, message: Message, metadata: Mapping[str, Any]
-    ) -> ConnectionRecord | None:
+    ) -> tuple[ConnectionRecord | None, str | None]:
+        """The message's connection, and which of our DIDs it was sent to."""
         wallet = self.services["wallet"]
         recipient = metadata.get("recipient_kid")
         my_did = await wallet.did_for_kid(recipient) if recipient else None
-        if family is Family.V2:
-            their_did = did_of(message.frm) if message.frm else None
-            if my_did is None and their_did is None:
-                return None
-            return await self.connections.by_dids(my_did, their_did)
         if my_did is None:
-            return None
-        return await self.connections.by_dids(my_did, None)
+            return None, None
+        their_did = None
+        if family is Family.V2 and message.frm:
+            their_did = did_of(message.frm)
+        return await self.connections.by_dids(my_did, their_did), my_did
 
     # -- committing effects -----------------------------------------------------------------
 
