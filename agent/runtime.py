@@ -147,8 +147,10 @@ class Agent:
             return
         path = self.home / ADMIN_FILE
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"url": self.admin_url, "pid": os.getpid()}))
-        os.chmod(tmp, 0o600)
+        # The file carries the admin key: create it private, before anything is written.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump({"url": self.admin_url, "key": self.admin_key, "pid": os.getpid()}, handle)
         tmp.replace(path)
 
     async def stop(self) -> None:

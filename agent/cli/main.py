@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 
 from wallet.errors import MoiError
 
-from . import wallet_cmds
+from . import agent_cmds, wallet_cmds
 
 EPILOG = """\
 Start here:
@@ -27,6 +27,10 @@ Start here:
   moi did list
   moi message pack --to DID --from DID --mode authcrypt --body '{"content": "hi"}'
   moi message unpack FILE
+  moi start --label Alice                    run your agent (in another terminal)
+  moi invite                                 make an invitation URL for someone
+  moi connect URL                            accept someone's invitation
+  moi send Bob 'hello'                       talk (CONNECTION: id or the peer's label)
 
 The wallet lives in --home, $MOI_HOME or ~/.moi; the passphrase comes from $MOI_PASSPHRASE
 or a prompt ($MOI_WALLET_KEY gives a raw 32-byte key instead). $MOI_KDF sets the Argon2id
@@ -58,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     wallet_cmds.register(sub)
+    agent_cmds.register(sub)
     return parser
 
 

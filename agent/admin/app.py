@@ -1,0 +1,107 @@
+"""The admin application: authentication, error mapping, the routes and their documents."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from wallet.errors import (
+    DuplicateRecord,
+    InputError,
+    KeyNotFound,
+    MoiError,
+    RecordNotFound,
+    ResolutionError,
+    StorageError,
+    TooLargeError,
+)
+
+from ..errors import ConfigError, ProtocolError
+from . import routes_connections, routes_events, routes_invitations
+from .openapi import Api
+
+log = logging.getLogger("moi.admin")
+
+API = Api(title="moi agent admin API", version="1")
+routes_invitations.register(API)
+routes_connections.register(API)
+routes_events.register(API)
+
+Middleware = Callable[
+    [web.Request, Callable[[web.Request], Awaitable[web.StreamResponse]]],
+    Awaitable[web.StreamResponse],
+]
+
+
+def _status(err: MoiError) -> int:
+    if isinstance(err, RecordNotFound):
+        return 404
+    if isinstance(err, DuplicateRecord):
+        return 409
+    if isinstance(err, TooLargeError):
+        return 413
+    if isinstance(err, (InputError, ResolutionError, KeyNotFound, ProtocolError, ConfigError)):
+        return 400
+    if isinstance(err, StorageError):
+        return 503
+    return 400
+
+
+def build_admin_app(agent: object) -> web.Application:
+    key = getattr(agent, "admin_key", None)
+    insecure = getattr(getattr(agent, "config", None), "insecure_admin", False)
+    public = API.public_paths()
+
+    @web.middleware
+    async def errors(request: web.Request, handler: Callable) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except web.HTTPException as exc:
+            if exc.status >= 400 and exc.content_type != "application/json":
+                return web.json_response({"error": exc.reason}, status=exc.status)
+            raise
+        except TimeoutError:
+            return web.json_response({"error": "the peer did not answer in time"}, status=504)
+        except MoiError as err:
+            code = getattr(err, "problem_code", None)
+            body = {"error": str(err)[:1000]}
+            if code:
+                body["code"] = code
+            return web.json_response(body, status=_status(err))
+        except Exception:  # the admin API's one catch-all: log it, never leak it
+            log.exception("admin request %s %s failed", request.method, request.path)
+            return web.json_response({"error": "internal error"}, status=500)
+
+    @web.middleware
+    async def auth(request: web.Request, handler: Callable) -> web.StreamResponse:
+        route = request.match_info.route.resource
+        path = route.canonical if route is not None else request.path
+        if insecure or (request.method, path) in public:
+            return await handler(request)
+        given = request.headers.get("X-API-Key") or ""
+        bearer = request.headers.get("Authorization", "")
+        if not given and bearer.startswith("Bearer "):
+            given = bearer[7:]
+        if not key or not hmac.compare_digest(given.encode(), key.encode()):
+            return web.json_response({"error": "missing or wrong API key"}, status=401)
+        return await handler(request)
+
+    app = web.Application(middlewares=[errors, auth], client_max_size=256 * 1024)
+    API.mount(app, agent)
+
+    async def doc(request: web.Request) -> web.Response:
+        return web.json_response(API.document(getattr(agent, "admin_url", None)))
+
+    async def page(request: web.Request) -> web.Response:
+        return web.Response(text=API.html_page(), content_type="text/html")
+
+    app.router.add_get("/api/doc", doc)
+    app.router.add_get("/api/docs", page)
+    public.update({("GET", "/api/doc"), ("GET", "/api/docs")})
+    for plugin in getattr(getattr(agent, "registry", None), "plugins", {}).values():
+        if plugin.routes is not None:
+            plugin.routes(app)
+    return app
