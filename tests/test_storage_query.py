@@ -201,6 +201,13 @@ async def test_ordering(store: Store) -> None:
     assert got == sorted(expected({"colour": "red"}))
     got = [r.id for r in await store.find("item", order_by="id", descending=True, limit=3)]
     assert got == sorted(ids, reverse=True)[:3]
+    # A tag query together with a plain-tag ordering: both take parameters, and SQLite's
+    # placeholders are positional, so their order in the statement matters.
+    red = set(expected({"colour": "red"}))
+    got = [r.id for r in await store.find("item", {"colour": "red"}, order_by="~n")]
+    assert got == [rid for rid in by_n if rid in red]
+    got = [r.id for r in await store.find("item", {"~n": {"$gte": "0"}}, order_by="~n")]
+    assert got == [rid for rid in by_n if DATA[rid]["~n"] >= "0"]
 
 
 async def test_paging(store: Store) -> None:

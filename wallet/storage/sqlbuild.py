@@ -80,12 +80,12 @@ def build_find(
     parts = ["SELECT", "COUNT(*)" if count else _COLUMNS, "FROM"]
     where: list[str] = []
     seq = "r.seq"
+    # Placeholders are numbered in the order p() is called; SQLite's are positional, so
+    # every part must take its parameters in the order it appears in the statement text.
     if driver is not None:
         terms.remove(driver)
         table = dialect.table("ptags" if driver.plain else "tags")
         parts.append(f"{table} d CROSS JOIN {records} r")
-        where.append(_condition(dialect, keys, cat_h, driver, "d", p))
-        where.append("r.seq = d.seq")
         # An equality driver reads its index in seq order, so ordering by d.seq is free.
         if driver.op == "eq":
             seq = "d.seq"
@@ -102,6 +102,9 @@ def build_find(
         ptags = dialect.table("ptags")
         name_h = keys.tag_name(cat_h, order_tag)
         parts.append(f"LEFT JOIN {ptags} o ON o.seq = r.seq AND o.name = {p(name_h)}")
+    if driver is not None:
+        where.append(_condition(dialect, keys, cat_h, driver, "d", p))
+        where.append("r.seq = d.seq")
     where.append(f"r.category = {p(cat_h)}")
     where.extend(_predicate(dialect, keys, cat_h, term, p) for term in terms)
     parts.append("WHERE " + " AND ".join(where))
