@@ -59,6 +59,10 @@ class Config:
         default=1024 * 1024, metadata=_meta("largest inbound message accepted, in bytes")
     )
     workers: int = field(default=16, metadata=_meta("messages processed concurrently"))
+    prefer: str = field(
+        default="http",
+        metadata=_meta("transport to prefer when a peer offers both: http or ws"),
+    )
     log_level: str = field(default="info", metadata=_meta("debug, info, warning or error"))
 
     def __post_init__(self) -> None:
@@ -70,6 +74,8 @@ class Config:
             raise ConfigError("max_message_bytes must be between 1 KiB and 64 MiB")
         if not 1 <= self.workers <= 1024:
             raise ConfigError("workers must be between 1 and 1024")
+        if self.prefer not in ("http", "ws"):
+            raise ConfigError("prefer must be http or ws")
         if self.log_level not in ("debug", "info", "warning", "error"):
             raise ConfigError("log_level must be debug, info, warning or error")
         for name in ("endpoint", "ws_endpoint"):

@@ -226,7 +226,7 @@ class Agent:
             doc = await self.wallet.resolve(their_did)
         except ResolutionError as err:
             raise PermanentDeliveryError(f"cannot resolve the peer's DID: {err}") from err
-        endpoint = _first_endpoint(doc)
+        endpoint = _first_endpoint(doc, self.config.prefer)
         packed = await self.wallet.pack(plaintext, to=[their_did], frm=my_did, mode="authcrypt")
         await self.outbound.send(
             endpoint, dumps_compact(packed).encode("utf-8"), content_type=CONTENT_TYPE_V2
@@ -239,7 +239,7 @@ class Agent:
                 doc = await self.wallet.resolve(connection.their_did)
             except ResolutionError as err:
                 raise PermanentDeliveryError(f"cannot resolve the peer's DID: {err}") from err
-            endpoint = _first_endpoint(doc)
+            endpoint = _first_endpoint(doc, self.config.prefer)
             to = [connection.their_did]
         elif connection.their_service is not None:
             endpoint = connection.their_service.endpoint
@@ -270,9 +270,9 @@ class Agent:
         )
 
 
-def _first_endpoint(doc: Any) -> str:
+def _first_endpoint(doc: Any, prefer: str = "http") -> str:
     services = doc.didcomm_services()
-    for scheme in ("http", "ws"):
+    for scheme in (prefer, "ws" if prefer == "http" else "http"):
         for service in services:
             if service.uri and service.uri.startswith(scheme):
                 return service.uri
