@@ -1,77 +1,159 @@
-"""The quick-start demo: a person's wallet and a shop's wallet, both local, talk DIDComm.
+"""The quick-start demo: a person's agent and a shop's agent, both local, connect and talk.
 
-Run it with ``./run demo``. Each side creates its own pairwise DIDs; the person sends an
-authenticated, encrypted message (DIDComm v2 authcrypt), the shop answers with a signed and
-encrypted one, and the person talks to the shop's older Aries (DIDComm v1) endpoint too.
-Everything printed is what each side really unpacked.
+Run it with ``./run demo``. It drives the real ``moi`` command line, as a person would: two
+homes, two agents started with ``moi start``, an invitation from the shop, accepted by the
+person, then messages, a trust ping and feature discovery — once over DIDComm v1 (the Aries
+world: out-of-band 1.1 + DID exchange 1.1) and once over DIDComm v2. Every line printed is
+what the agents really did; nothing leaves this machine.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
+import os
+import signal
+import socket
+import subprocess
+import sys
 import tempfile
+import time
 from pathlib import Path
 
-from wallet import Wallet
-from wallet.wallet import build_plaintext
+BOLD, DIM, GREEN, RESET = "\033[1m", "\033[2m", "\033[32m", "\033[0m"
+if not sys.stdout.isatty():
+    BOLD = DIM = GREEN = RESET = ""
 
-BOLD, DIM, RESET = "\033[1m", "\033[2m", "\033[0m"
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
-def show(who: str, text: str) -> None:
+class Person:
+    def __init__(self, name: str, root: Path) -> None:
+        self.name = name
+        self.home = root / name.lower()
+        self.env = {**os.environ, "MOI_PASSPHRASE": f"{name} demo passphrase"}
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def moi(self, *args: str) -> str:
+        proc = subprocess.run(
+            [sys.executable, "-m", "agent.cli.main", "--home", str(self.home), *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        if proc.returncode != 0:
+            raise SystemExit(f"moi {' '.join(args)} failed: {proc.stderr.strip()}")
+        return proc.stdout.strip()
+
+    def start(self) -> None:
+        self.moi("init")
+        port, admin = free_port(), free_port()
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "agent.cli.main",
+                "--home",
+                str(self.home),
+                "start",
+                "--port",
+                str(port),
+                "--admin-port",
+                str(admin),
+                "--label",
+                self.name,
+                "--log-level",
+                "warning",
+            ],
+            env=self.env,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 20
+        while not (self.home / "admin.json").exists():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"{self.name}'s agent did not start")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(timeout=10)
+
+
+def say(who: str, text: str) -> None:
     print(f"{BOLD}{who:>6}{RESET}  {text}")
 
 
-async def main() -> None:
+def run(person: Person, shop: Person, family: str) -> None:
+    title = "DIDComm v1 (out-of-band 1.1 + DID exchange 1.1)" if family == "v1" else "DIDComm v2"
+    print(f"\n{BOLD}— {title} —{RESET}")
+    url = shop.moi("invite", f"--{family}", "--label", "Corner Shop")
+    say("shop", f"invites: {DIM}{url[:72]}…{RESET}")
+    connection = person.moi("connect", url, "--label", "Alice")
+    conn = next(c for c in json.loads(person.moi("connections")) if c["id"] == connection)
+    say(
+        "alice",
+        f"connected ({conn['family']}, {conn['state']}), my pairwise DID "
+        f"{DIM}{conn['my_did'][:40]}…{RESET}",
+    )
+    person.moi("send", connection, "Do you have size 42 in stock?")
+    shop_conn = next(
+        c
+        for c in json.loads(shop.moi("connections"))
+        if c["their_did"] == conn["my_did"]
+        or (c["their_label"] == "Alice" and c["family"] == family)
+    )
+    deadline = time.monotonic() + 10
+    while True:
+        inbox = json.loads(shop.moi("messages", shop_conn["id"]))
+        if inbox or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    say("shop", f"received: {inbox[-1]['content']!r}")
+    shop.moi("send", shop_conn["id"], "Yes — shall I hold a pair for you until Friday?")
+    deadline = time.monotonic() + 10
+    while True:
+        thread = json.loads(person.moi("messages", connection))
+        if len(thread) >= 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    for message in thread:
+        arrow = "→" if message["direction"] == "out" else "←"
+        say("alice", f"{arrow} {message['content']!r} {DIM}({message['state']}){RESET}")
+    rtt = json.loads(person.moi("ping", connection))["round_trip_ms"]
+    say("alice", f"trust ping round trip: {rtt:.1f} ms")
+    features = json.loads(person.moi("features", connection))
+    names = ", ".join(uri.split("didcomm.org/")[-1] for uri in features)
+    say("alice", f"the shop's agent speaks: {DIM}{names}{RESET}")
+
+
+def main() -> None:
     with tempfile.TemporaryDirectory(prefix="moi-demo-") as tmp:
-        home = Path(tmp)
-        person = await Wallet.create(f"sqlite://{home / 'person.db'}", passphrase="person demo")
-        shop = await Wallet.create(f"sqlite://{home / 'shop.db'}", passphrase="shop demo")
+        root = Path(tmp)
+        person, shop = Person("Alice", root), Person("Shop", root)
+        print(f"{BOLD}moi demo{RESET}: Alice's personal agent and a shop's agent, on this machine.")
         try:
-            me = await person.create_did("peer4", endpoints=["http://127.0.0.1:8020/didcomm"])
-            them = await shop.create_did("peer2", endpoints=["http://127.0.0.1:8030/didcomm"])
-            show("person", f"my pairwise DID for the shop: {me[:48]}…")
-            show("shop", f"the shop's DID: {them[:48]}…")
-
-            ask = build_plaintext(
-                to=[them], frm=me, body={"content": "Do you have size 42 in stock?"}
+            for agent in (person, shop):
+                agent.start()
+                dids = json.loads(agent.moi("did", "list"))
+                say(
+                    agent.name.lower(),
+                    f"agent running; wallet encrypted at rest ({len(dids)} DIDs)",
+                )
+            run(person, shop, "v1")
+            run(person, shop, "v2")
+            print(
+                f"\n{GREEN}Done.{RESET} Each side holds its own keys; each relationship has its "
+                "own DIDs, so the shop cannot correlate Alice across services."
             )
-            packed = await person.pack(ask, to=[them], frm=me, mode="authcrypt")
-            show("person", f"sends {len(json.dumps(packed))} bytes of authcrypt (ECDH-1PU)")
-            got = await shop.unpack(packed)
-            show("shop", f"reads: {got.message['body']['content']!r}")
-            show("shop", f"{DIM}{json.dumps(got.metadata.to_json())}{RESET}")
-
-            reply = build_plaintext(to=[me], frm=them, body={"content": "Yes — shall I hold it?"})
-            reply["thid"] = ask["id"]
-            packed = await shop.pack(reply, to=[me], frm=them, mode="authcrypt", sign=True)
-            got = await person.unpack(packed)
-            meta = got.metadata
-            show("person", f"reads: {got.message['body']['content']!r}")
-            show(
-                "person",
-                f"signed by {meta.sender_kid.split('#')[-1] if meta.sender_kid else '?'}, "
-                f"non-repudiable={meta.non_repudiation}, authenticated={meta.authenticated}",
-            )
-
-            aries = build_plaintext(
-                to=[them],
-                frm=me,
-                body={"content": "Please hold it until Friday."},
-                msg_type="https://didcomm.org/basicmessage/1.0/message",
-                v1=True,
-            )
-            packed = await person.pack(aries, to=[them], frm=me, mode="authcrypt", v1=True)
-            got = await shop.unpack(packed)
-            show("shop", f"reads (DIDComm v1, RFC 0019): {got.message['content']!r}")
-            show("shop", f"{DIM}sender verkey {got.metadata.sender_kid}{RESET}")
-            print()
-            print("Both wallets keep their keys encrypted at rest; nothing left this machine.")
         finally:
-            await person.close()
-            await shop.close()
+            person.stop()
+            shop.stop()
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    main()
