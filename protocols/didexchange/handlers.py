@@ -56,9 +56,7 @@ async def handle_request(ctx: HandlerContext) -> None:
             "the request was not sent with a key of the DID it presents", "request_not_accepted"
         )
     my_did = await wallet.create_did(
-        "peer4",
-        endpoints=[agent.endpoint, agent.ws_endpoint],
-        label=f"for {request.label or 'peer'}",
+        "peer4", endpoints=[agent.endpoint], label=f"for {request.label or 'peer'}"
     )
     invitation_key = did_key_public_key(invitation.my_did)
     rotate = await sign_attachment(

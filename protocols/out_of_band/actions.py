@@ -88,9 +88,7 @@ async def _accept_v1(agent: AgentLike, invitation: inv.Invitation, label: str) -
         raise inv.InvalidInvitation("moi speaks DID exchange 1.1; the invitation does not offer it")
     service = await _their_service(agent.wallet, invitation.services[0])
     my_did = await agent.wallet.create_did(
-        "peer4",
-        endpoints=[agent.endpoint, agent.ws_endpoint],
-        label=f"for {invitation.label or invitation.id}",
+        "peer4", endpoints=[agent.endpoint], label=f"for {invitation.label or invitation.id}"
     )
     request_id = str(uuid.uuid4())
     connection = ConnectionRecord.new(
