@@ -20,21 +20,22 @@ from typing import Any
 from aiohttp import web
 
 from wallet import Wallet
-from wallet.didcomm.message import Message, to_aries
+from wallet.didcomm.message import Message
 from wallet.didcomm.packing import did_of
-from wallet.encoding import dumps_compact
-from wallet.errors import RecordNotFound, ResolutionError
+from wallet.errors import RecordNotFound
 
 from . import inbox
 from .config import Config
-from .connections import ConnectionRecord, Connections, canonical_did
+from .connections import Connections, canonical_did
 from .dispatcher import Dispatcher
 from .events import EventBus, WebhookWorker
 from .outbox import OutboxItem, OutboxWorker, PermanentDeliveryError
 from .plugin import Effect, Family
 from .registry import Registry
-from .transport.inbound import Session, build_app
-from .transport.outbound import CONTENT_TYPE_V1, CONTENT_TYPE_V2, Outbound
+from .sending import Sender
+from .sessions import Sessions, wants_return_route
+from .transport.inbound import build_app
+from .transport.outbound import Outbound
 
 log = logging.getLogger("moi.agent")
 
@@ -62,6 +63,8 @@ class Agent:
         self.connections = Connections(self.store)
         self.bus = EventBus(self.store)
         self.outbound = Outbound()
+        self.sessions = Sessions()
+        self.sender = Sender(wallet, self.outbound, self.sessions, prefer=config.prefer)
         self.outbox = OutboxWorker(self.store, self.deliver, on_dead=self._dead_letter)
         self.services: dict[str, Any] = {
             "wallet": wallet,
@@ -168,8 +171,12 @@ class Agent:
 
     # -- inbound ----------------------------------------------------------------------------
 
-    async def receive(self, data: bytes, session: Session | None = None) -> str:
-        """Unpack, store in the inbox, and queue for handling; the sender's ack follows."""
+    async def receive(self, data: bytes, session: Any = None) -> str:
+        """Unpack, store in the inbox, and queue for handling; the sender's ack follows.
+
+        ``session`` is the transport the message came on; when the message asks for a return
+        route, replies to its sender go back on it.
+        """
         unpacked = await self.wallet.unpack(data)
         meta = unpacked.metadata
         family = Family.V1 if meta.version == "v1" else Family.V2
@@ -180,6 +187,9 @@ class Agent:
         else:
             sender = meta.sender_kid
         lane = sender or f"anonymous:{message.get('thid') or message.get('id')}"
+        if session is not None and sender and wants_return_route(message, family.value):
+            session.wanted = True
+            self.sessions.add(sender, session)
         item = await inbox.store_inbound(
             self.store,
             sender=sender,
@@ -203,7 +213,7 @@ class Agent:
         if item.connection_id.startswith("did:"):
             if not message.frm:
                 raise PermanentDeliveryError("a message to a bare DID needs a sender")
-            await self._send_v2(message, message.frm, item.connection_id)
+            await self.sender.send_v2(message, message.frm, item.connection_id)
             return
         try:
             connection = await self.connections.get(item.connection_id)
@@ -212,46 +222,11 @@ class Agent:
         if connection.my_did is None:
             raise PermanentDeliveryError("the connection has no DID of ours to send from")
         if connection.family == Family.V1.value:
-            await self._send_v1(message, connection)
+            await self.sender.send_v1(message, connection)
         else:
             if connection.their_did is None:
                 raise PermanentDeliveryError("the connection has no DID of the peer yet")
-            await self._send_v2(message, connection.my_did, connection.their_did)
-
-    async def _send_v2(self, message: Message, my_did: str, their_did: str) -> None:
-        plaintext = message.to_json()
-        plaintext["from"] = my_did
-        plaintext["to"] = [their_did]
-        try:
-            doc = await self.wallet.resolve(their_did)
-        except ResolutionError as err:
-            raise PermanentDeliveryError(f"cannot resolve the peer's DID: {err}") from err
-        endpoint = _first_endpoint(doc, self.config.prefer)
-        packed = await self.wallet.pack(plaintext, to=[their_did], frm=my_did, mode="authcrypt")
-        await self.outbound.send(
-            endpoint, dumps_compact(packed).encode("utf-8"), content_type=CONTENT_TYPE_V2
-        )
-
-    async def _send_v1(self, message: Message, connection: ConnectionRecord) -> None:
-        aries = to_aries(message)
-        if connection.their_did is not None:
-            try:
-                doc = await self.wallet.resolve(connection.their_did)
-            except ResolutionError as err:
-                raise PermanentDeliveryError(f"cannot resolve the peer's DID: {err}") from err
-            endpoint = _first_endpoint(doc, self.config.prefer)
-            to = [connection.their_did]
-        elif connection.their_service is not None:
-            endpoint = connection.their_service.endpoint
-            to = list(connection.their_service.recipient_keys)
-        else:
-            raise PermanentDeliveryError("the connection has no peer DID or service")
-        packed = await self.wallet.pack(
-            aries, to=to, frm=connection.my_did, mode="authcrypt", v1=True
-        )
-        await self.outbound.send(
-            endpoint, dumps_compact(packed).encode("utf-8"), content_type=CONTENT_TYPE_V1
-        )
+            await self.sender.send_v2(message, connection.my_did, connection.their_did)
 
     async def _dead_letter(self, item: OutboxItem) -> None:
         from .plugin import Emit
@@ -268,12 +243,3 @@ class Agent:
                 )
             ]
         )
-
-
-def _first_endpoint(doc: Any, prefer: str = "http") -> str:
-    services = doc.didcomm_services()
-    for scheme in (prefer, "ws" if prefer == "http" else "http"):
-        for service in services:
-            if service.uri and service.uri.startswith(scheme):
-                return service.uri
-    raise PermanentDeliveryError(f"{doc.id[:60]} has no DIDComm service endpoint")

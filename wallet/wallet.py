@@ -19,6 +19,7 @@ DID URL, or a base58 verkey in DIDComm v1) and the wallet signs and decrypts for
 
 from __future__ import annotations
 
+import hashlib
 import time
 import uuid
 from collections import OrderedDict
@@ -31,10 +32,10 @@ from .did import (
     LongFormCache,
     Purpose,
     ResolverRegistry,
+    create_did_key,
     create_peer2,
     create_peer4,
     default_registry,
-    create_did_key,
 )
 from .didcomm.message import BASIC_MESSAGE_V2, Message
 from .didcomm.packing import Mode, Unpacked, pack, pack_v1, unpack
@@ -168,7 +169,7 @@ class Wallet:
         async with self.store.transaction() as tx:
             await tx.add(_KEY, public.multikey, value.encode("utf-8"), tags)
             for kid in refs:
-                await tx.add(_KID, kid, ref)
+                await tx.add(_KID, _kid_id(kid), ref)
 
     async def secret_for(self, kid: str) -> PrivateKey | None:
         """The private key named by ``kid`` (a DID URL or a base58 verkey), if held here."""
@@ -176,7 +177,7 @@ class Wallet:
             self._secrets.move_to_end(kid)
             return self._secrets[kid]
         try:
-            ref = (await self.store.get(_KID, kid)).json()
+            ref = (await self.store.get(_KID, _kid_id(kid))).json()
             record = await self.store.get(_KEY, ref["key"])
         except RecordNotFound:
             secret = None
@@ -193,7 +194,7 @@ class Wallet:
     async def did_for_kid(self, kid: str) -> str | None:
         """Which own DID a key id (DID URL or v1 verkey) belongs to, if any."""
         try:
-            ref = (await self.store.get(_KID, kid)).json()
+            ref = (await self.store.get(_KID, _kid_id(kid))).json()
         except RecordNotFound:
             return None
         return ref.get("did")
@@ -253,7 +254,10 @@ class Wallet:
         elif method == "peer2":
             agreement = PrivateKey.generate(KeyType.X25519)
             did = create_peer2(
-                [(Purpose.KEY_AGREEMENT, agreement.public), (Purpose.AUTHENTICATION, signing.public)],
+                [
+                    (Purpose.KEY_AGREEMENT, agreement.public),
+                    (Purpose.AUTHENTICATION, signing.public),
+                ],
                 services,
             )
             secrets = [(agreement, [f"{did}#key-1"]), (signing, [f"{did}#key-2"])]
@@ -367,6 +371,13 @@ def build_plaintext(
         created_time=int(time.time()),
     )
     return message.to_json()
+
+
+def _kid_id(kid: str) -> str:
+    """The record id of a key id: a did:peer:4 long form can outgrow the store's id limit."""
+    if len(kid) <= 256:
+        return kid
+    return "sha256:" + hashlib.sha256(kid.encode("utf-8")).hexdigest()
 
 
 def _peer4_input(

@@ -8,11 +8,14 @@ statuses with a one-line reason and no traceback.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from wallet.didcomm.v1 import looks_like_v1
 from wallet.errors import (
     EnvelopeError,
     InputError,
@@ -22,10 +25,23 @@ from wallet.errors import (
     TooLargeError,
 )
 
+from ..sessions import HttpReturn
+
 log = logging.getLogger("moi.inbound")
 
-Receive = Callable[[bytes, "Session | None"], Awaitable[str]]
+Receive = Callable[[bytes, Any], Awaitable[str]]
 READ_TIMEOUT = 30.0
+RETURN_ROUTE_WAIT = 3.0
+
+
+def _reply_type(reply: bytes) -> str:
+    try:
+        envelope = json.loads(reply)
+    except ValueError:
+        return "application/json"
+    if isinstance(envelope, dict) and looks_like_v1(envelope):
+        return "application/ssi-agent-wire"
+    return "application/didcomm-encrypted+json"
 
 
 class Session:
@@ -33,6 +49,7 @@ class Session:
 
     def __init__(self, ws: web.WebSocketResponse) -> None:
         self.ws = ws
+        self.wanted = False
 
     async def send(self, data: bytes) -> None:
         await self.ws.send_str(data.decode("utf-8"))
@@ -67,10 +84,16 @@ def build_app(receive: Receive, *, max_bytes: int) -> web.Application:
             )
         if not data:
             return web.json_response({"error": "empty body"}, status=400)
+        reply_to = HttpReturn()
         try:
-            outcome = await receive(data, None)
+            outcome = await receive(data, reply_to)
         except MoiError as err:
             return web.json_response({"error": str(err)[:500]}, status=status_for(err))
+        if reply_to.wanted:
+            # return_route: the reply (if one comes quickly) travels in this response.
+            reply = await reply_to.wait(RETURN_ROUTE_WAIT)
+            if reply is not None:
+                return web.Response(body=reply, status=200, content_type=_reply_type(reply))
         return web.json_response({"status": outcome}, status=202)
 
     async def websocket(request: web.Request) -> web.StreamResponse:
