@@ -37,8 +37,8 @@ from .did import (
     create_peer4,
     default_registry,
 )
-from .didcomm.message import BASIC_MESSAGE_V2, Message
-from .didcomm.packing import Mode, Unpacked, pack, pack_v1, unpack
+from .didcomm.message import BASIC_MESSAGE_V2, Message, to_aries
+from .didcomm.packing import Mode, Unpacked, did_of, pack, pack_v1, unpack
 from .encoding import b64url_decode, b64url_encode, dumps_compact
 from .errors import DuplicateRecord, InputError, KeyNotFound, MalformedMessage, RecordNotFound
 from .keys import KeyType, PrivateKey, PublicKey
@@ -322,9 +322,20 @@ class Wallet:
             if Mode(mode) is Mode.AUTHCRYPT and frm is None:
                 raise MalformedMessage("authcrypt needs a sender ('from')")
             sender = frm if Mode(mode) is Mode.AUTHCRYPT else None
-            aries = dict(message) if isinstance(message, Mapping) else message.to_json()
+            aries = to_aries(message) if isinstance(message, Message) else dict(message)
             return await pack_v1(aries, to=to, frm=sender, resolver=self.resolver, keys=self)
-        msg = message if isinstance(message, Message) else Message.from_json(message)
+        if isinstance(message, Message):
+            msg = message
+        else:
+            # The documented few-line use passes only type and body: the headers the
+            # recipient checks (id, and from/to against the keys used) come from the call.
+            obj = dict(message)
+            obj.setdefault("id", str(uuid.uuid4()))
+            if frm is not None:
+                obj.setdefault("from", did_of(frm))
+            if to:
+                obj.setdefault("to", [did_of(t) for t in to])
+            msg = Message.from_json(obj)
         plaintext = msg.to_json()
         return await pack(
             plaintext,
