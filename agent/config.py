@@ -64,6 +64,25 @@ class Config:
         metadata=_meta("transport to prefer when a peer offers both: http or ws"),
     )
     log_level: str = field(default="info", metadata=_meta("debug, info, warning or error"))
+    mediator: bool = field(default=False, metadata=_meta("also serve as a mediator"))
+    auto_grant: bool = field(
+        default=False, metadata=_meta("mediator: grant every mediation request")
+    )
+    mediator_deny: tuple[str, ...] = field(
+        default=(), metadata=_meta("mediator: refuse these DIDs or labels (repeat)")
+    )
+    no_inbound: bool = field(
+        default=False, metadata=_meta("no listening port: reachable only through a mediator")
+    )
+    queue_max_messages: int = field(
+        default=10_000, metadata=_meta("mediator: messages held per recipient")
+    )
+    queue_max_bytes: int = field(
+        default=64 * 1024 * 1024, metadata=_meta("mediator: bytes held per recipient")
+    )
+    queue_max_age: int = field(
+        default=7 * 24 * 3600, metadata=_meta("mediator: seconds a message is held")
+    )
 
     def __post_init__(self) -> None:
         for name in ("port", "admin_port"):
@@ -72,6 +91,12 @@ class Config:
                 raise ConfigError(f"{name} must be a port number (0-65535), not {value}")
         if not 1024 <= self.max_message_bytes <= 64 * 1024 * 1024:
             raise ConfigError("max_message_bytes must be between 1 KiB and 64 MiB")
+        if not 1 <= self.queue_max_messages <= 10_000_000 or self.queue_max_bytes < 1024:
+            raise ConfigError("queue limits must be positive (and bytes at least 1024)")
+        if self.queue_max_age < 60:
+            raise ConfigError("queue_max_age must be at least 60 seconds")
+        if self.no_inbound and self.mediator:
+            raise ConfigError("a mediator needs its inbound port; drop no_inbound")
         if not 1 <= self.workers <= 1024:
             raise ConfigError("workers must be between 1 and 1024")
         if self.prefer not in ("http", "ws"):
@@ -213,7 +238,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                 dest=f.name,
                 action="append",
                 default=None,
-                metavar="URL",
+                metavar="URL" if "url" in f.name else "DID",
                 help=help_text,
             )
         else:

@@ -19,16 +19,21 @@ from typing import Any
 
 from aiohttp import web
 
+from protocols import routing
 from wallet import Wallet
 from wallet.didcomm.message import Message
 from wallet.didcomm.packing import did_of
-from wallet.errors import RecordNotFound
+from wallet.errors import MoiError, RecordNotFound
 
 from . import inbox
 from .config import Config
 from .connections import Connections, canonical_did
 from .dispatcher import Dispatcher
+from .errors import RemoteProtocolError
 from .events import EventBus, WebhookWorker
+from .mediation.client import MediationClient
+from .mediation.mediator import Mediator
+from .mediation.queue import Limits
 from .outbox import OutboxItem, OutboxWorker, PermanentDeliveryError
 from .plugin import Effect, Family
 from .registry import Registry
@@ -80,6 +85,25 @@ class Agent:
             services=self.services,
             concurrency=config.workers,
         )
+        self.mediator: Mediator | None = None
+        if config.mediator:
+            self.mediator = Mediator(
+                self,
+                auto_grant=config.auto_grant,
+                deny=config.mediator_deny,
+                limits=Limits(
+                    max_messages=config.queue_max_messages,
+                    max_bytes=config.queue_max_bytes,
+                    max_age=config.queue_max_age,
+                    max_message_bytes=config.max_message_bytes,
+                ),
+            )
+            self.services["mediator"] = self.mediator
+            for plugin in (routing.PLUGIN_V1, routing.PLUGIN_V2):
+                if (plugin.family, plugin.piuri) not in self.registry.plugins:
+                    self.registry.register(plugin, source="mediator")
+        self.mediation = MediationClient(self)
+        self.services["mediation_client"] = self.mediation
         self.webhooks: list[WebhookWorker] = []
         self._runners: list[web.AppRunner] = []
         self.inbound_port: int | None = None
@@ -90,7 +114,7 @@ class Agent:
 
     async def start(self, *, inbound: bool = True, admin: bool = True) -> None:
         self.started = time.time()
-        if inbound:
+        if inbound and not self.config.no_inbound:
             app = build_app(self.receive, max_bytes=self.config.max_message_bytes)
             self.inbound_port = await self._serve(app, self.config.host, self.config.port)
         for url in self.config.webhook_urls:
@@ -99,6 +123,9 @@ class Agent:
             self.webhooks.append(worker)
         await self.dispatcher.start()
         await self.outbox.start()
+        if self.mediator is not None:
+            self.mediator.start()
+        await self.mediation.start()
         if admin:
             from .admin.app import build_admin_app
 
@@ -157,6 +184,9 @@ class Agent:
         tmp.replace(path)
 
     async def stop(self) -> None:
+        await self.mediation.close()
+        if self.mediator is not None:
+            await self.mediator.close()
         for worker in self.webhooks:
             await worker.close()
         for runner in reversed(self._runners):
@@ -181,6 +211,11 @@ class Agent:
         meta = unpacked.metadata
         family = Family.V1 if meta.version == "v1" else Family.V2
         message = unpacked.message
+        msg_type = message.get("type") if family is Family.V2 else message.get("@type")
+        if msg_type in routing.FORWARD_TYPES:
+            if self.mediator is None:
+                raise RemoteProtocolError("this agent is not a mediator", "e.p.msg.unsupported")
+            return await self.mediator.accept_forward(message, family)
         if family is Family.V2:
             frm = message.get("from")
             sender = canonical_did(did_of(frm)) if isinstance(frm, str) else None
@@ -203,6 +238,28 @@ class Agent:
         self.dispatcher.notify(lane)
         return "accepted"
 
+    # -- identity -------------------------------------------------------------------------
+
+    async def create_did(self, method: str, family: Family, *, label: str | None = None) -> str:
+        """A new DID for a relationship: our endpoints, or the mediator's when mediated (and
+        then registered with the mediator before anyone can use it)."""
+        mediated = await self.mediation.routing_for(family)
+        if mediated is not None:
+            endpoints, routing_keys = mediated
+        else:
+            endpoints, routing_keys = self.own_endpoints(), []
+        did = await self.wallet.create_did(
+            method, endpoints=endpoints, routing_keys=routing_keys, label=label
+        )
+        if mediated is not None:
+            await self.mediation.register(did, family)
+        return did
+
+    def own_endpoints(self) -> list[str]:
+        if self.config.no_inbound:
+            return []
+        return [self.endpoint, self.ws_endpoint]
+
     # -- outbound ---------------------------------------------------------------------------
 
     async def commit(self, effects: Sequence[Effect]) -> None:
@@ -213,20 +270,28 @@ class Agent:
         if item.connection_id.startswith("did:"):
             if not message.frm:
                 raise PermanentDeliveryError("a message to a bare DID needs a sender")
-            await self.sender.send_v2(message, message.frm, item.connection_id)
-            return
-        try:
-            connection = await self.connections.get(item.connection_id)
-        except RecordNotFound as err:
-            raise PermanentDeliveryError("the connection was deleted") from err
-        if connection.my_did is None:
-            raise PermanentDeliveryError("the connection has no DID of ours to send from")
-        if connection.family == Family.V1.value:
-            await self.sender.send_v1(message, connection)
+            reply = await self.sender.send_to_did(message, message.frm, item.connection_id)
         else:
-            if connection.their_did is None:
-                raise PermanentDeliveryError("the connection has no DID of the peer yet")
-            await self.sender.send_v2(message, connection.my_did, connection.their_did)
+            try:
+                connection = await self.connections.get(item.connection_id)
+            except RecordNotFound as err:
+                raise PermanentDeliveryError("the connection was deleted") from err
+            reply = await self.sender.send(
+                message, connection, return_route=self.wants_replies_on(connection.id)
+            )
+        if reply is not None:
+            # The peer answered in the HTTP response (our return_route): take it as inbound.
+            try:
+                await self.receive(reply)
+            except MoiError as err:
+                log.info("a reply in an HTTP response was refused: %s", err)
+
+    def wants_replies_on(self, connection_id: str) -> bool:
+        """Ask for return routes where replies could not reach us otherwise."""
+        if self.config.no_inbound:
+            return True
+        client = self.services.get("mediation_client")
+        return client is not None and client.is_mediator(connection_id)
 
     async def _dead_letter(self, item: OutboxItem) -> None:
         from .plugin import Emit

@@ -1,21 +1,24 @@
 """From a plaintext and a relationship to bytes on a transport.
 
 Packs in the connection's family, wraps the result in a forward for each routing key of the
-recipient's service (nested anoncrypt: the mediator learns only the next hop), and picks the
+recipient's service (nested anoncrypt: a mediator learns only the next hop), and picks the
 way out: an open return-route session to the peer first, else the peer's endpoint (HTTP or
-WebSocket, by preference).
+WebSocket, by preference). A reply that comes back in an HTTP response (the peer honoured
+our ``return_route``) is handed back to the caller.
 """
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from wallet import Wallet
-from wallet.did import did_key_public_key
+from wallet.did import create_did_key, did_key_public_key
 from wallet.didcomm.message import Message, to_aries
 from wallet.encoding import dumps_compact
 from wallet.errors import MoiError, ResolutionError
+from wallet.keys import KeyType, PublicKey
 
 from .connections import ConnectionRecord, canonical_did
 from .errors import TransportError
@@ -27,11 +30,21 @@ FORWARD_V1 = "https://didcomm.org/routing/1.0/forward"
 FORWARD_V2 = "https://didcomm.org/routing/2.0/forward"
 
 
-def _verkey_of(key_ref: str) -> str:
+def verkey_of(key_ref: str) -> str:
     """A base58 verkey from a did:key (with or without fragment) or a bare verkey."""
     if key_ref.startswith("did:key:"):
         return did_key_public_key(key_ref.split("#", 1)[0]).base58
     return key_ref
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """Where a connection's messages go: the peer's key, its endpoint, the hops before it."""
+
+    peer: str | None  # session key: v1 base58 verkey, v2 canonical DID
+    endpoint: str | None
+    routing_keys: tuple[str, ...]
+    to: tuple[str, ...]  # what to pack for (DIDs, DID URLs or did:keys)
 
 
 class Sender:
@@ -58,96 +71,133 @@ class Sender:
                     return service
         return None
 
-    # -- DIDComm v2 -------------------------------------------------------------------------
-
-    async def send_v2(self, message: Message, my_did: str, their_did: str) -> None:
-        plaintext = message.to_json()
-        plaintext["from"] = my_did
-        plaintext["to"] = [their_did]
-        packed = await self.wallet.pack(plaintext, to=[their_did], frm=my_did, mode="authcrypt")
-        data = dumps_compact(packed).encode("utf-8")
-        session = self.sessions.get(canonical_did(their_did))
-        if session is not None and await self._try_session(session, data):
-            return
-        doc = await self._resolve(their_did)
-        service = self._service(doc)
-        if service is None:
-            raise TransportError(f"{their_did[:60]} has no endpoint and no open session")
-        for routing_key in service.routing_keys:
-            packed, their_did = await self._forward_v2(packed, their_did, routing_key)
-        await self.outbound.send(
-            service.uri, dumps_compact(packed).encode("utf-8"), content_type=CONTENT_TYPE_V2
-        )
-
-    async def _forward_v2(
-        self, packed: dict[str, Any], next_hop: str, routing_key: str
-    ) -> tuple[dict[str, Any], str]:
-        forward = {
-            "id": str(uuid.uuid4()),
-            "type": FORWARD_V2,
-            "to": [routing_key.split("#", 1)[0]],
-            "body": {"next": next_hop},
-            "attachments": [{"data": {"json": packed}}],
-        }
-        try:
-            wrapped = await self.wallet.pack(forward, to=[routing_key], mode="anoncrypt")
-        except MoiError as err:
-            raise PermanentDeliveryError(f"cannot wrap for {routing_key}: {err}") from err
-        return wrapped, routing_key
-
-    # -- DIDComm v1 -------------------------------------------------------------------------
-
-    async def send_v1(self, message: Message, connection: ConnectionRecord) -> None:
-        aries = to_aries(message)
+    async def route(self, connection: ConnectionRecord) -> Route:
         if connection.their_did is not None:
             doc = await self._resolve(connection.their_did)
             service = self._service(doc)
-            recipient = _first_ed25519(doc)
-            to = [connection.their_did]
-            endpoint = service.uri if service else None
-            routing = list(service.routing_keys) if service else []
-        elif connection.their_service is not None:
-            inline = connection.their_service
-            to = list(inline.recipient_keys)
-            recipient = _verkey_of(to[0]) if to[0].startswith("did:key:") else None
-            endpoint, routing = inline.endpoint, list(inline.routing_keys)
-        else:
-            raise PermanentDeliveryError("the connection has no peer DID or service")
-        packed = await self.wallet.pack(
-            aries, to=to, frm=connection.my_did, mode="authcrypt", v1=True
-        )
-        data = dumps_compact(packed).encode("utf-8")
-        session = self.sessions.get(recipient) if recipient else None
-        if session is not None and await self._try_session(session, data):
-            return
-        if endpoint is None:
-            raise TransportError("the peer has no endpoint and no open session")
-        next_hop = recipient
-        for routing_key in routing:
-            packed, next_hop = await self._forward_v1(packed, next_hop, routing_key)
-        await self.outbound.send(
-            endpoint, dumps_compact(packed).encode("utf-8"), content_type=CONTENT_TYPE_V1
-        )
-
-    async def _forward_v1(
-        self, packed: dict[str, Any], next_hop: str | None, routing_key: str
-    ) -> tuple[dict[str, Any], str]:
-        if next_hop is None:
-            raise PermanentDeliveryError("cannot address a forward: the recipient key is unknown")
-        key_did = routing_key if routing_key.startswith("did:key:") else None
-        if key_did is None:
-            from wallet.did import create_did_key
-            from wallet.keys import PublicKey
-
-            key_did = create_did_key(PublicKey.from_base58(routing_key))
-        forward = {"@type": FORWARD_V1, "@id": str(uuid.uuid4()), "to": next_hop, "msg": packed}
-        try:
-            wrapped = await self.wallet.pack(
-                forward, to=[key_did.split("#", 1)[0]], mode="anoncrypt", v1=True
+            if connection.family == "v2":
+                peer: str | None = canonical_did(connection.their_did)
+            else:
+                peer = _first_ed25519(doc)
+            return Route(
+                peer,
+                service.uri if service else None,
+                tuple(service.routing_keys) if service else (),
+                (connection.their_did,),
             )
+        if connection.their_service is not None:
+            inline = connection.their_service
+            first = inline.recipient_keys[0] if inline.recipient_keys else None
+            peer = verkey_of(first) if first and first.startswith("did:key:") else None
+            return Route(peer, inline.endpoint, inline.routing_keys, inline.recipient_keys)
+        raise PermanentDeliveryError("the connection has no peer DID or service")
+
+    async def peer_key(self, connection: ConnectionRecord) -> str | None:
+        try:
+            return (await self.route(connection)).peer
+        except MoiError:
+            return None
+
+    async def direct_endpoint(self, connection: ConnectionRecord) -> str | None:
+        """The peer's own endpoint, when it has one and needs no mediator to reach."""
+        try:
+            route = await self.route(connection)
+        except MoiError:
+            return None
+        return route.endpoint if route.endpoint and not route.routing_keys else None
+
+    async def pack_for(
+        self,
+        message: Message,
+        connection: ConnectionRecord,
+        *,
+        to: tuple[str, ...] | None = None,
+        return_route: bool = False,
+    ) -> bytes:
+        """The message packed for the peer itself (no forward wrapping)."""
+        if connection.my_did is None:
+            raise PermanentDeliveryError("the connection has no DID of ours to send from")
+        if to is None:
+            to = (await self.route(connection)).to
+        if connection.family == "v1":
+            aries = to_aries(message)
+            if return_route:
+                aries["~transport"] = {"return_route": "all"}
+            packed = await self.wallet.pack(
+                aries, to=list(to), frm=connection.my_did, mode="authcrypt", v1=True
+            )
+        else:
+            plaintext = message.to_json()
+            plaintext["from"] = connection.my_did
+            plaintext["to"] = list(to)
+            if return_route:
+                plaintext["return_route"] = "all"
+            packed = await self.wallet.pack(
+                plaintext, to=list(to), frm=connection.my_did, mode="authcrypt"
+            )
+        return dumps_compact(packed).encode("utf-8")
+
+    async def send(
+        self, message: Message, connection: ConnectionRecord, *, return_route: bool = False
+    ) -> bytes | None:
+        """Deliver; returns a reply the peer put in its HTTP response, if any."""
+        route = await self.route(connection)
+        data = await self.pack_for(message, connection, to=route.to, return_route=return_route)
+        session = self.sessions.get(route.peer) if route.peer else None
+        if session is not None and await self._try_session(session, data):
+            return None
+        if route.endpoint is None:
+            raise TransportError("the peer has no endpoint and no open session")
+        v1 = connection.family == "v1"
+        next_hop: str | None = route.peer if v1 else route.to[0]
+        for routing_key in route.routing_keys:
+            data, next_hop = await self._forward(data, next_hop, routing_key, v1=v1)
+        return await self.outbound.send(
+            route.endpoint, data, content_type=CONTENT_TYPE_V1 if v1 else CONTENT_TYPE_V2
+        )
+
+    async def send_to_did(self, message: Message, my_did: str, their_did: str) -> bytes | None:
+        """A v2 message to a DID with no connection (a problem report to a stranger)."""
+        stranger = ConnectionRecord.new(
+            state=_completed(), family="v2", role="none", my_did=my_did, their_did=their_did
+        )
+        return await self.send(message, stranger)
+
+    async def _forward(
+        self, data: bytes, next_hop: str | None, routing_key: str, *, v1: bool
+    ) -> tuple[bytes, str]:
+        from wallet.encoding import loads_object
+
+        packed = loads_object(data, what="packed message")
+        if next_hop is None:
+            raise PermanentDeliveryError("cannot address a forward: the recipient is unknown")
+        try:
+            if v1:
+                key_did = routing_key
+                if not key_did.startswith("did:key:"):
+                    key_did = create_did_key(PublicKey.from_base58(routing_key))
+                key_did = key_did.split("#", 1)[0]
+                forward: dict[str, Any] = {
+                    "@type": FORWARD_V1,
+                    "@id": str(uuid.uuid4()),
+                    "to": next_hop,
+                    "msg": packed,
+                }
+                wrapped = await self.wallet.pack(forward, to=[key_did], mode="anoncrypt", v1=True)
+                hop = verkey_of(key_did)
+            else:
+                forward = {
+                    "id": str(uuid.uuid4()),
+                    "type": FORWARD_V2,
+                    "to": [routing_key.split("#", 1)[0]],
+                    "body": {"next": next_hop},
+                    "attachments": [{"data": {"json": packed}}],
+                }
+                wrapped = await self.wallet.pack(forward, to=[routing_key], mode="anoncrypt")
+                hop = routing_key
         except MoiError as err:
             raise PermanentDeliveryError(f"cannot wrap for {routing_key}: {err}") from err
-        return wrapped, _verkey_of(key_did)
+        return dumps_compact(wrapped).encode("utf-8"), hop
 
     async def _try_session(self, session: Any, data: bytes) -> bool:
         try:
@@ -157,9 +207,13 @@ class Sender:
             return False  # the session died; fall back to the endpoint
 
 
-def _first_ed25519(doc: Any) -> str | None:
-    from wallet.keys import KeyType
+def _completed() -> Any:
+    from .connections import ConnectionState
 
+    return ConnectionState.COMPLETED
+
+
+def _first_ed25519(doc: Any) -> str | None:
     for method in doc.verification_methods:
         if method.public_key.type is KeyType.ED25519:
             return method.public_key.base58

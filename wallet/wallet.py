@@ -36,6 +36,7 @@ from .did import (
     create_peer2,
     create_peer4,
     default_registry,
+    long_to_short,
 )
 from .didcomm.message import BASIC_MESSAGE_V2, Message, to_aries
 from .didcomm.packing import Mode, Unpacked, did_of, pack, pack_v1, unpack
@@ -282,7 +283,8 @@ class Wallet:
         tags = {"method": method, "~created": f"{info.created:012d}"}
         if short_form:
             tags["short_form"] = short_form
-        await self.store.add(_DID, did, dumps_compact(info.to_json()).encode("utf-8"), tags)
+        value = dumps_compact(info.to_json()).encode("utf-8")
+        await self.store.add(_DID, short_form or _kid_id(did), value, tags)
         return did
 
     async def list_dids(self, method: str | None = None) -> list[DIDInfo]:
@@ -292,7 +294,8 @@ class Wallet:
 
     async def get_did(self, did: str) -> DIDInfo:
         try:
-            return _did_info((await self.store.get(_DID, did)).json())
+            key = long_to_short(did) if did.startswith("did:peer:4") and did.count(":") > 2 else did
+            return _did_info((await self.store.get(_DID, _kid_id(key))).json())
         except RecordNotFound:
             records = await self.store.find(_DID, {"short_form": did}, limit=1)
             if not records:

@@ -21,6 +21,13 @@ log = logging.getLogger("moi.transport")
 CONTENT_TYPE_V2 = "application/didcomm-encrypted+json"
 CONTENT_TYPE_V1 = "application/ssi-agent-wire"
 _RETRYABLE_4XX = (408, 425, 429)
+_DIDCOMM_TYPES = (
+    CONTENT_TYPE_V2,
+    CONTENT_TYPE_V1,
+    "application/didcomm-signed+json",
+    "application/json",
+)
+MAX_REPLY = 1024 * 1024
 
 
 class Outbound:
@@ -38,22 +45,26 @@ class Outbound:
             self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
         return self._session
 
-    async def send(self, endpoint: str, data: bytes, *, content_type: str) -> None:
+    async def send(self, endpoint: str, data: bytes, *, content_type: str) -> bytes | None:
+        """Send; returns a DIDComm message the peer put in its HTTP response, if any."""
         scheme = urlsplit(endpoint).scheme
         if scheme in ("http", "https"):
-            await self._post(endpoint, data, content_type)
-        elif scheme in ("ws", "wss"):
+            return await self._post(endpoint, data, content_type)
+        if scheme in ("ws", "wss"):
             await self._ws_send(endpoint, data)
-        else:
-            raise PermanentDeliveryError(f"unsupported endpoint scheme {scheme!r}")
+            return None
+        raise PermanentDeliveryError(f"unsupported endpoint scheme {scheme!r}")
 
-    async def _post(self, endpoint: str, data: bytes, content_type: str) -> None:
+    async def _post(self, endpoint: str, data: bytes, content_type: str) -> bytes | None:
         try:
             async with self.session.post(
                 endpoint, data=data, headers={"Content-Type": content_type}
             ) as resp:
                 if 200 <= resp.status < 300:
-                    return
+                    if resp.status != 200 or resp.content_type not in _DIDCOMM_TYPES:
+                        return None
+                    body = await resp.content.read(MAX_REPLY + 1)
+                    return body if 0 < len(body) <= MAX_REPLY else None
                 detail = (await resp.content.read(300)).decode("utf-8", "replace")
                 message = f"{endpoint} answered HTTP {resp.status}: {' '.join(detail.split())}"
                 if 400 <= resp.status < 500 and resp.status not in _RETRYABLE_4XX:

@@ -35,6 +35,11 @@ class AgentLike(Protocol):
 
     async def commit(self, effects: list[Effect]) -> Any: ...
 
+    async def create_did(self, method: str, family: Family, *, label: str | None = None) -> str: ...
+
+    @property
+    def mediation(self) -> Any: ...
+
 
 async def create_invitation(
     agent: AgentLike,
@@ -46,27 +51,31 @@ async def create_invitation(
     goal: str | None = None,
 ) -> InvitationRecord:
     wallet = agent.wallet
-    endpoints = [agent.endpoint, agent.ws_endpoint]
+    endpoint = agent.endpoint
     if family is Family.V1:
         key_did = await wallet.create_did("key", label=f"invitation key ({label})")
+        routing_keys: list[str] = []
+        mediated = await agent.mediation.routing_for(Family.V1)
+        if mediated is not None:
+            (endpoint, *_), routing_keys = mediated
+            await agent.mediation.register(key_did, Family.V1)
         invitation = inv.build_v1(
             label=label,
-            endpoint=agent.endpoint,
+            endpoint=endpoint,
             recipient_key=key_did,
+            routing_keys=routing_keys,
             goal_code=goal_code,
             goal=goal,
         )
         my_did = key_did
     else:
-        my_did = await wallet.create_did(
-            "peer2", endpoints=endpoints, label=f"invitation ({label})"
-        )
+        my_did = await agent.create_did("peer2", Family.V2, label=f"invitation ({label})")
         invitation = inv.build_v2(frm=my_did, label=label, goal_code=goal_code, goal=goal)
     record = InvitationRecord(
         id=invitation.id,
         family=family.value,
         my_did=my_did,
-        url=inv.to_url(invitation, agent.endpoint),
+        url=inv.to_url(invitation, endpoint),
         invitation=invitation.to_json(),
         label=label,
         multi_use=multi_use,
@@ -87,8 +96,8 @@ async def _accept_v1(agent: AgentLike, invitation: inv.Invitation, label: str) -
     if not any(p.endswith("/didexchange/1.1") for p in invitation.handshake_protocols):
         raise inv.InvalidInvitation("moi speaks DID exchange 1.1; the invitation does not offer it")
     service = await _their_service(agent.wallet, invitation.services[0])
-    my_did = await agent.wallet.create_did(
-        "peer4", endpoints=[agent.endpoint], label=f"for {invitation.label or invitation.id}"
+    my_did = await agent.create_did(
+        "peer4", Family.V1, label=f"for {invitation.label or invitation.id}"
     )
     request_id = str(uuid.uuid4())
     connection = ConnectionRecord.new(
@@ -134,10 +143,8 @@ async def _accept_v2(agent: AgentLike, invitation: inv.Invitation, label: str) -
     if invitation.frm is None:
         raise inv.InvalidInvitation("a DIDComm v2 invitation needs a 'from' DID")
     await agent.wallet.resolve(invitation.frm)  # fail now, not in the outbox
-    my_did = await agent.wallet.create_did(
-        "peer2",
-        endpoints=[agent.endpoint, agent.ws_endpoint],
-        label=f"for {invitation.label or invitation.id}",
+    my_did = await agent.create_did(
+        "peer2", Family.V2, label=f"for {invitation.label or invitation.id}"
     )
     ping_id = str(uuid.uuid4())
     connection = ConnectionRecord.new(

@@ -1,0 +1,264 @@
+"""The mediator: takes forwards for the recipients it serves, holds them durably, and hands
+them over — live over the recipient's WebSocket, on pickup requests, or by relaying to the
+recipient's own endpoint when it has one.
+
+A message leaves the queue only when the recipient has it: acknowledged by pickup
+(``messages-received``), or accepted by the recipient's endpoint (HTTP 2xx), or — for clients
+that use the implicit pickup of a return-routed WebSocket (as ACA-Py's clients do) — written
+to that socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from protocols.coordinate_mediation import messages as cm
+from protocols.coordinate_mediation import records as cm_records
+from protocols.pickup import delivery_body, type_of
+from protocols.routing import parse_forward
+from wallet.didcomm.message import Message
+from wallet.encoding import dumps_compact
+from wallet.errors import MoiError, RecordNotFound
+
+from ..connections import ConnectionRecord
+from ..lanes import Lanes
+from ..plugin import Family
+from . import queue
+
+log = logging.getLogger("moi.mediator")
+
+ROUTING_RECORD = "mediator-routing"
+IN_FLIGHT_SECONDS = 30.0
+SWEEP_SECONDS = 0.5
+
+
+class Mediator:
+    def __init__(
+        self,
+        agent: Any,
+        *,
+        auto_grant: bool,
+        deny: Sequence[str] = (),
+        limits: queue.Limits | None = None,
+    ) -> None:
+        self.agent = agent
+        self.store = agent.store
+        self.auto_grant = auto_grant
+        self.deny = {d for d in deny if d}
+        self.limits = limits or queue.Limits()
+        self._live: set[str] = set()
+        self._in_flight: dict[str, dict[str, float]] = {}
+        self._connected: dict[str, str] = {}  # peer key -> connection id, sessions seen here
+        self.lanes = Lanes(self._lane, name="mediator")
+        self._sweeper: asyncio.Task[None] | None = None
+
+    # -- policy and identity ----------------------------------------------------------------
+
+    def denies(self, connection: Any) -> bool:
+        return bool(self.deny) and (
+            connection.their_did in self.deny or connection.their_label in self.deny
+        )
+
+    async def granted(self, connection_id: str) -> bool:
+        grant = await cm_records.grant_of(self.store, connection_id)
+        return grant is not None and grant.state == "granted"
+
+    async def routing(self, family: Family) -> tuple[str, str]:
+        """(endpoint, routing key or DID) this mediator gives out; made once, shared by all
+        recipients so that senders see one crowd, not one recipient."""
+        name = f"routing-{family.value}"
+        try:
+            routing = (await self.store.get(ROUTING_RECORD, name)).value.decode("utf-8")
+        except RecordNotFound:
+            wallet = self.agent.wallet
+            if family is Family.V1:
+                routing = await wallet.create_did("key", label="mediator routing key")
+            else:
+                routing = await wallet.create_did(
+                    "peer2",
+                    endpoints=[self.agent.endpoint, self.agent.ws_endpoint],
+                    label="mediator routing DID",
+                )
+            await self.store.add(ROUTING_RECORD, name, routing.encode("utf-8"))
+        return self.agent.endpoint, routing
+
+    def normalise(self, family: Family, value: Any) -> str:
+        return cm.normalise(family, value)
+
+    async def update_route(self, recipient: str, connection_id: str, action: str) -> bool:
+        if action == "add":
+            return await queue.add_route(self.store, recipient, connection_id)
+        return await queue.remove_route(self.store, recipient, connection_id)
+
+    async def routes_of(self, connection_id: str) -> list[str]:
+        return await queue.routes_of(self.store, connection_id)
+
+    # -- the queue ----------------------------------------------------------------------------
+
+    async def accept_forward(self, message: Mapping[str, Any], family: Family) -> str:
+        """Queue a forward's inner message for its recipient (before acknowledging it)."""
+        forward = parse_forward(message, family)
+        connection_id = await queue.route_for(self.store, forward.recipient)
+        if connection_id is None:
+            raise queue.UnknownRecipient("no recipient with that key is mediated here")
+        await queue.enqueue(
+            self.store,
+            connection_id=connection_id,
+            recipient=forward.recipient,
+            message=forward.message,
+            limits=self.limits,
+        )
+        self.lanes.notify(connection_id)
+        return "queued"
+
+    async def count(self, connection_id: str, recipient: str | None = None) -> int:
+        return await queue.count(self.store, connection_id, recipient)
+
+    async def pending(
+        self, connection_id: str, recipient: str | None, limit: int
+    ) -> list[queue.Queued]:
+        return await queue.pending(self.store, connection_id, recipient=recipient, limit=limit)
+
+    async def acknowledge(self, connection_id: str, ids: Sequence[str]) -> None:
+        await queue.remove(self.store, connection_id, ids)
+        flight = self._in_flight.get(connection_id, {})
+        for item_id in ids:
+            flight.pop(item_id, None)
+        self.lanes.notify(connection_id)
+
+    def is_live(self, connection_id: str) -> bool:
+        return connection_id in self._live
+
+    def set_live(self, connection_id: str, live: bool) -> None:
+        if live:
+            self._live.add(connection_id)
+            self._in_flight.pop(connection_id, None)  # a new session: resend what was out
+            self.lanes.notify(connection_id)
+        else:
+            self._live.discard(connection_id)
+
+    # -- delivery ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._sweeper = asyncio.create_task(self._sweep(), name="mediator-sweep")
+
+    async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+        await self.lanes.close()
+
+    async def _sweep(self) -> None:
+        """Wake the lanes of recipients connected here: another mediator process sharing the
+        store may have queued for them; expire what is too old."""
+        last_purge = 0.0
+        while True:
+            await asyncio.sleep(SWEEP_SECONDS)
+            try:
+                for connection_id in list(self._live) + self._session_connections():
+                    self.lanes.notify(connection_id)
+                if time.time() - last_purge > 60:
+                    last_purge = time.time()
+                    await queue.purge_expired(self.store, self.limits, last_purge)
+            except Exception:  # the sweeper must survive a store hiccup
+                log.exception("mediator sweep failed")
+
+    def _session_connections(self) -> list[str]:
+        sessions = self.agent.sessions
+        return [cid for peer, cid in list(self._connected.items()) if sessions.get(peer)]
+
+    async def _lane(self, connection_id: str) -> bool:
+        try:
+            connection = await self.agent.connections.get(connection_id)
+        except RecordNotFound:
+            return False
+        peer = await self.agent.sender.peer_key(connection)
+        session = self.agent.sessions.get(peer) if peer else None
+        if session is not None:
+            self._connected[peer] = connection_id
+        if session is not None and connection_id in self._live:
+            return await self._push_deliveries(connection, session)
+        if session is not None:
+            return await self._push_raw(connection, session)
+        return await self._relay(connection)
+
+    async def _push_deliveries(self, connection: ConnectionRecord, session: Any) -> bool:
+        flight = self._in_flight.setdefault(connection.id, {})
+        now = time.monotonic()
+        items = [
+            item
+            for item in await queue.pending(self.store, connection.id, limit=50)
+            if now - flight.get(item.id, -IN_FLIGHT_SECONDS) >= IN_FLIGHT_SECONDS
+        ][:20]
+        if not items:
+            return False
+        family = Family(connection.family)
+        message = Message(
+            type=type_of(family, "delivery"),
+            body=delivery_body(family, items, None),
+            id=str(uuid.uuid4()),
+        )
+        try:
+            data = await self.agent.sender.pack_for(message, connection)
+            await session.send(data)
+        except (MoiError, ConnectionError, RuntimeError, OSError) as err:
+            log.info("live delivery to %s failed: %s", connection.id, err)
+            return False
+        for item in items:
+            flight[item.id] = now
+        return False  # the acknowledgement wakes the lane again
+
+    async def _push_raw(self, connection: ConnectionRecord, session: Any) -> bool:
+        items = await queue.pending(self.store, connection.id, limit=50)
+        for item in items:
+            try:
+                await session.send(dumps_compact(dict(item.message)).encode("utf-8"))
+            except (ConnectionError, RuntimeError, OSError):
+                return False
+            await queue.remove(self.store, connection.id, [item.id])
+        return len(items) == 50
+
+    async def _relay(self, connection: ConnectionRecord) -> bool:
+        endpoint = await self.agent.sender.direct_endpoint(connection)
+        if endpoint is None:
+            return False  # held for pickup
+        items = await queue.pending(self.store, connection.id, limit=50)
+        for item in items:
+            try:
+                await self.agent.outbound.send(
+                    endpoint,
+                    dumps_compact(dict(item.message)).encode("utf-8"),
+                    content_type="application/didcomm-encrypted+json",
+                )
+            except MoiError as err:
+                log.info("relay to %s failed (%s); the message stays queued", endpoint, err)
+                return False
+            await queue.remove(self.store, connection.id, [item.id])
+        return len(items) == 50
+
+    async def recipients(self) -> list[dict[str, Any]]:
+        grants = await self.store.find(cm_records.GRANT, {"state": "granted"})
+        out = []
+        for record in grants:
+            connection_id = record.json()["connection_id"]
+            try:
+                connection = await self.agent.connections.get(connection_id)
+            except RecordNotFound:
+                continue
+            out.append(
+                {
+                    "recipient": connection.their_label or connection.their_did,
+                    "connection": connection_id,
+                    "queued": await queue.count(self.store, connection_id),
+                    "live": connection_id in self._live,
+                    "keys": await queue.routes_of(self.store, connection_id),
+                }
+            )
+        return out

@@ -1,0 +1,205 @@
+"""The mediator's queue: forwarded messages held per recipient until taken.
+
+It lives in the record store, so a message survives a crash, and several mediator processes
+sharing a PostgreSQL database serve the same recipients: a message queued by one process is
+delivered by whichever holds the recipient's session. Limits per recipient (count, bytes,
+age) turn a flood into a clear refusal instead of an exhausted disk.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from wallet.encoding import dumps_compact
+from wallet.errors import RecordNotFound
+from wallet.storage import Store
+
+from ..errors import ProtocolError
+from ..ids import SEQ
+
+CATEGORY = "mediator-queue"
+ROUTE = "mediator-route"
+USAGE = "mediator-usage"
+
+
+class QueueFull(ProtocolError):
+    """The recipient's queue is at its limit; the sender should retry later."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "e.p.req.queue-full")
+
+
+class UnknownRecipient(ProtocolError):
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "e.p.msg.unknown-recipient")
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_messages: int = 10_000
+    max_bytes: int = 64 * 1024 * 1024
+    max_age: float = 7 * 24 * 3600
+    max_message_bytes: int = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Queued:
+    id: str
+    connection_id: str
+    recipient: str
+    message: Mapping[str, Any]
+    size: int
+    received: float
+    seq: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "connection_id": self.connection_id,
+            "recipient": self.recipient,
+            "message": dict(self.message),
+            "size": self.size,
+            "received": self.received,
+            "seq": self.seq,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Queued:
+        return cls(**dict(data))
+
+
+async def route_for(store: Store, recipient: str) -> str | None:
+    """The mediated connection a recipient key (v1 verkey / v2 DID) belongs to."""
+    try:
+        return (await store.get(ROUTE, recipient)).json()["connection_id"]
+    except RecordNotFound:
+        return None
+
+
+async def add_route(store: Store, recipient: str, connection_id: str) -> bool:
+    """File a recipient under a connection; False if another connection holds it."""
+    current = await route_for(store, recipient)
+    if current is not None:
+        return current == connection_id
+    value = dumps_compact({"connection_id": connection_id, "recipient": recipient})
+    await store.add(ROUTE, recipient, value.encode("utf-8"), {"connection_id": connection_id})
+    return True
+
+
+async def remove_route(store: Store, recipient: str, connection_id: str) -> bool:
+    if await route_for(store, recipient) != connection_id:
+        return False
+    await store.delete(ROUTE, recipient)
+    return True
+
+
+async def routes_of(store: Store, connection_id: str) -> list[str]:
+    records = await store.find(ROUTE, {"connection_id": connection_id})
+    return [r.json()["recipient"] for r in records]
+
+
+async def enqueue(
+    store: Store,
+    *,
+    connection_id: str,
+    recipient: str,
+    message: Mapping[str, Any],
+    limits: Limits,
+) -> Queued:
+    size = len(dumps_compact(dict(message)))
+    if size > limits.max_message_bytes:
+        raise QueueFull(
+            f"the message is {size} bytes, over the limit of {limits.max_message_bytes}"
+        )
+    async with store.transaction() as tx:
+        held = await tx.find(CATEGORY, {"connection_id": connection_id})
+        count = len(held)
+        if count >= limits.max_messages:
+            raise QueueFull(f"the recipient's queue holds {count} messages, its limit")
+        used = sum(r.json()["size"] for r in held)
+        if used + size > limits.max_bytes:
+            raise QueueFull(f"the recipient's queue holds {used} bytes, at its limit")
+        item = Queued(
+            id=str(uuid.uuid4()),
+            connection_id=connection_id,
+            recipient=recipient,
+            message=message,
+            size=size,
+            received=time.time(),
+            seq=SEQ.next(),
+        )
+        await tx.add(
+            CATEGORY,
+            item.id,
+            dumps_compact(item.to_json()).encode("utf-8"),
+            {"connection_id": connection_id, "recipient": recipient, "~seq": item.seq},
+        )
+    return item
+
+
+async def _usage(tx: Store, connection_id: str) -> tuple[int, int]:
+    """(messages, bytes) queued for a connection, kept in one locked counter record so that
+    the limits hold under concurrent senders without counting the queue each time."""
+    try:
+        data = (await tx.get(USAGE, connection_id, for_update=True)).json()
+    except RecordNotFound:
+        return 0, 0
+    return int(data["count"]), int(data["bytes"])
+
+
+async def _set_usage(tx: Store, connection_id: str, count: int, used: int) -> None:
+    value = dumps_compact({"count": max(0, count), "bytes": max(0, used)}).encode("utf-8")
+    try:
+        await tx.update(USAGE, connection_id, value)
+    except RecordNotFound:
+        await tx.add(USAGE, connection_id, value)
+
+
+async def pending(
+    store: Store, connection_id: str, *, recipient: str | None = None, limit: int | None = None
+) -> list[Queued]:
+    query: dict[str, Any] = {"connection_id": connection_id}
+    if recipient is not None:
+        query["recipient"] = recipient
+    records = await store.find(CATEGORY, query, order_by="~seq", limit=limit)
+    return [Queued.from_json(r.json()) for r in records]
+
+
+async def count(store: Store, connection_id: str, recipient: str | None = None) -> int:
+    query: dict[str, Any] = {"connection_id": connection_id}
+    if recipient is not None:
+        query["recipient"] = recipient
+    return await store.count(CATEGORY, query)
+
+
+async def remove(store: Store, connection_id: str, ids: Sequence[str]) -> int:
+    """Remove delivered messages — only the caller's own (another's ids are ignored)."""
+    removed = freed = 0
+    async with store.transaction() as tx:
+        held, used = await _usage(tx, connection_id)
+        for item_id in ids:
+            try:
+                record = await tx.get(CATEGORY, item_id)
+            except RecordNotFound:
+                continue
+            if record.tags.get("connection_id") != connection_id:
+                continue
+            freed += record.json()["size"]
+            await tx.delete(CATEGORY, item_id)
+            removed += 1
+        if removed:
+            await _set_usage(tx, connection_id, held - removed, used - freed)
+    return removed
+
+
+async def purge_expired(store: Store, limits: Limits, now: float) -> int:
+    cutoff = f"{int((now - limits.max_age) * 1e9):020d}"
+    old = await store.find(CATEGORY, {"~seq": {"$lt": cutoff}}, limit=1000)
+    by_connection: dict[str, list[str]] = {}
+    for record in old:
+        by_connection.setdefault(record.tags["connection_id"], []).append(record.id)
+    return sum([await remove(store, cid, ids) for cid, ids in by_connection.items()])
