@@ -344,13 +344,33 @@ def connect(
                 return conn["id"]
         return None
 
-    theirs = wait_until(inviter_side, timeout=timeout, what=f"{inviter.name}'s side completed")
-    wait_until(
-        lambda: invitee.connection(mine["id"])["state"] == "completed",
-        timeout=timeout,
-        what=f"{invitee.name}'s side completed",
-    )
+    try:
+        theirs = wait_until(inviter_side, timeout=timeout, what=f"{inviter.name}'s side completed")
+        wait_until(
+            lambda: invitee.connection(mine["id"])["state"] == "completed",
+            timeout=timeout,
+            what=f"{invitee.name}'s side completed",
+        )
+    except TimeoutError as err:
+        raise TimeoutError(f"{err}\n{_diagnose(inviter, invitee)}") from None
     return theirs, mine["id"]
+
+
+def _diagnose(*agents: AgentProcess) -> str:
+    """What each agent's connections and latest events say, for a failure message."""
+    lines = []
+    for agent in agents:
+        try:
+            conns = agent.admin("GET", "/connections", params={"limit": 20})
+            events = agent.admin("GET", "/events", params={"limit": 1000})[-15:]
+        except (OSError, AdminCallError) as err:
+            lines.append(f"{agent.name}: admin API unavailable ({err})")
+            continue
+        lines.append(f"{agent.name} connections: {[(c['family'], c['state']) for c in conns]}")
+        for event in events:
+            lines.append(f"  {agent.name} event {event['topic']}: {str(event['payload'])[:200]}")
+        lines.append(agent.log_tail(10))
+    return "\n".join(lines)
 
 
 def wait_messages(
