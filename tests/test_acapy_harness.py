@@ -223,8 +223,13 @@ async def test_ld_proof_credential_and_dif_proof(acapy_factory) -> None:
 async def test_mediation_and_forward(acapy_factory) -> None:
     """coordinate-mediation 1.0: a granted mediator carries a third agent's message."""
     mediator, recipient, sender = await asyncio.gather(
-        acapy_factory("mediator", ws=True, extra_args=["--open-mediation", "--monitor-forward"]),
-        acapy_factory("recipient"),
+        acapy_factory(
+            "mediator",
+            ws=True,
+            log_level="debug",
+            extra_args=["--open-mediation", "--monitor-forward"],
+        ),
+        acapy_factory("recipient", log_level="debug"),
         acapy_factory("sender"),
     )
     _, r_conn = await connect(mediator, recipient)
@@ -254,6 +259,23 @@ async def test_mediation_and_forward(acapy_factory) -> None:
         "basicmessages", lambda p: p["content"] == "through the mediator"
     )
     assert len(mediator.webhooks.of("forward")) > before
+
+    # The wire (from the debug logs): what moi's mediator and mediation client must speak.
+    at_mediator = {m["@type"].removeprefix(DIDCOMM): m for m in mediator.received_messages()}
+    at_recipient = {m["@type"].removeprefix(DIDCOMM): m for m in recipient.received_messages()}
+    assert set(at_mediator["coordinate-mediation/1.0/mediate-request"]) == {"@type", "@id"}
+    grant = at_recipient["coordinate-mediation/1.0/mediate-grant"]
+    assert grant["endpoint"] == mediator.endpoint and grant["routing_keys"] == [routing_key]
+    update = at_mediator["coordinate-mediation/1.0/keylist-update"]
+    assert all(re.fullmatch(r"did:key:z6Mk\w+", u["recipient_key"]) for u in update["updates"])
+    answer = at_recipient["coordinate-mediation/1.0/keylist-update-response"]
+    assert answer["~thread"]["thid"] == update["@id"]
+    assert {u["result"] for u in answer["updated"]} == {"success"}
+    forward = at_mediator["routing/1.0/forward"]
+    assert set(forward) == {"@type", "@id", "to", "msg"}
+    assert re.fullmatch(r"[1-9A-HJ-NP-Za-km-z]{43,44}", forward["to"])  # a bare base58 verkey
+    assert forward["to"] in {f["recipient_key"] for f in mediator.webhooks.of("forward")}
+    assert set(forward["msg"]) == {"protected", "iv", "ciphertext", "tag"}
 
 
 async def test_restart_after_sigkill_keeps_the_connection(acapy_factory) -> None:

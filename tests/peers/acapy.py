@@ -13,6 +13,7 @@ the agent's log (``tmp_path/acapy-LABEL.log``) is printed.
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import contextlib
 import json
@@ -373,6 +374,26 @@ class AcaPy(AdminClient):
         if exc is not None:
             print(self.log_tail(), file=sys.stderr)
         await self.stop()
+
+    def problem_report(self, thread_id: str) -> Json | None:
+        for report in self.webhooks.of("problem_report"):
+            if (report.get("~thread") or {}).get("thid") == thread_id:
+                return report
+        return None
+
+    def received_messages(self) -> list[Json]:
+        """Every plaintext message the agent received, in order, from its debug log.
+
+        Needs ``log_level="debug"``: ACA-Py then logs each unpacked inbound message (as a Python
+        dict repr, which ``ast.literal_eval`` reads back without running anything).
+        """
+        marker = "Expanded message: "
+        found = []
+        for line in self.log_path.read_text(errors="replace").splitlines():
+            at = line.find(marker)
+            if at >= 0:
+                found.append(ast.literal_eval(line[at + len(marker) :]))
+        return found
 
     def log_tail(self, lines: int = 60) -> str:
         try:

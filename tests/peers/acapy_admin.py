@@ -321,18 +321,29 @@ class AdminClient:
     async def w3c_credentials(self, **query: Any) -> list[Json]:
         return (await self.post("/credentials/w3c", query))["results"]
 
+    def problem_report(self, thread_id: str) -> Json | None:
+        """A problem report received on ``thread_id``, if the client sees webhooks."""
+        return None
+
     async def wait_for_exchange(
         self, kind: str, thread_id: str, state: str = "done", timeout: float = 30.0
     ) -> Json:
-        """Poll a credential (``kind="cred"``) or presentation (``"pres"``) exchange by thread."""
+        """Poll a credential (``kind="cred"``) or presentation (``"pres"``) exchange by thread.
+
+        Fails at once when the exchange is abandoned or a problem report came on its thread:
+        ACA-Py's verifier leaves its record as it was when the prover reports a problem.
+        """
         fetch = {"cred": self.cred_ex_records, "pres": self.pres_ex_records}[kind]
 
         async def probe() -> Json | None:
             for rec in await fetch(thread_id=thread_id):
-                if rec.get("state") == "abandoned" and state != "abandoned":
-                    raise AcaPyError(f"{kind} exchange abandoned on {self.label}: {rec}")
                 if rec.get("state") == state:
                     return rec
+                if rec.get("state") == "abandoned":
+                    raise AcaPyError(f"{kind} exchange abandoned on {self.label}: {rec}")
+            report = self.problem_report(thread_id)
+            if report is not None and state != "abandoned":
+                raise AcaPyError(f"{kind} exchange on {self.label}: problem report {report}")
             return None
 
         return await poll(probe, timeout=timeout, what=f"{self.label}: {kind} exchange {state}")
