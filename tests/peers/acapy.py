@@ -16,6 +16,7 @@ from __future__ import annotations
 import ast
 import asyncio
 import contextlib
+import ctypes
 import json
 import os
 import re
@@ -71,6 +72,13 @@ STOP_TIMEOUT = 10.0
 REQUEST_TIMEOUT = 30.0
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: ask Linux for SIGTERM when the parent goes away."""
+    if sys.platform.startswith("linux"):
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 def free_ports(count: int) -> list[int]:
     """``count`` distinct loopback ports that were free a moment ago (the OS picks them)."""
     with contextlib.ExitStack() as stack:
@@ -108,16 +116,22 @@ class Webhooks:
         app.router.add_post("/topic/{topic}", self._receive)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, HOST, port)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://{HOST}:{port}"
+        await web.TCPSite(self._runner, HOST, port).start()
+        self.url = f"http://{HOST}:{self._runner.addresses[0][1]}"
         return self.url
 
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+    @property
+    def running(self) -> bool:
+        return self._runner is not None
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1]) if self.url else 0
 
     async def _receive(self, request: web.Request) -> web.Response:
         try:
@@ -300,7 +314,10 @@ class AcaPy(AdminClient):
                 stdout=log,
                 stderr=asyncio.subprocess.STDOUT,
                 env=env,
-                start_new_session=True,  # a Ctrl-C in the terminal does not reach it twice
+                # Ctrl-C reaches only pytest, whose teardown stops the agent; if pytest itself
+                # dies, the kernel sends the agent SIGTERM instead of leaving it running.
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
         self._session = aiohttp.ClientSession(
             base_url=self.admin_url, timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)
@@ -363,8 +380,8 @@ class AcaPy(AdminClient):
             raise AcaPyError(f"aca-py {self.label} is still running")
         if self._session is not None:
             await self._session.close()
-        if self.webhooks._runner is None:
-            await self.webhooks.start(port=int(self.webhooks.url.rsplit(":", 1)[1]))
+        if not self.webhooks.running:
+            await self.webhooks.start(port=self.webhooks.port)
         await self._launch(timeout, append=True)
 
     async def __aenter__(self) -> AcaPy:
