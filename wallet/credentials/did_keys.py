@@ -69,7 +69,7 @@ async def own_signing_key(
                     break
         if secret is not None and secret.public == vm.public_key:
             return vm.id, secret
-    what = "an assertion" if relationship == ASSERTION else "an authentication"
+    what = "assertion" if relationship == ASSERTION else "authentication"
     if public is not None:
         raise NoSigningKey(f"this wallet holds no {what} key of {did[:80]} matching the one asked")
     raise NoSigningKey(f"this wallet holds no {what} key of {did[:80]}")

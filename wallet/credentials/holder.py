@@ -29,14 +29,14 @@ from typing import Any, Protocol
 
 from wallet.did import ResolverRegistry
 from wallet.encoding import loads_object
-from wallet.errors import DuplicateRecord, InputError, MoiError, RecordNotFound
+from wallet.errors import DuplicateRecord, InputError, MoiError, RecordNotFound, TooLargeError
 from wallet.keys import KeyType, PrivateKey, PublicKey
 from wallet.storage import Store
 
 from .contexts import CREDENTIALS_V1, CREDENTIALS_V2, DATA_INTEGRITY_V2
 from .data_integrity import add_proof
 from .di_jcs import jcs
-from .did_keys import AUTHENTICATION, own_signing_key
+from .did_keys import AUTHENTICATION, NoSigningKey, own_signing_key
 from .errors import CredentialError, HolderBindingError, MalformedCredential, PresentationError
 from .formats import (
     CRYPTOSUITES,
@@ -48,7 +48,7 @@ from .formats import (
 )
 from .holder_records import CATEGORY, StoredCredential, rewrite_query
 from .issuer import require_own_did
-from .model import parse_credential
+from .model import CredentialTooLarge, parse_credential
 from .pex import Evaluation, PresentationDefinition, evaluate
 from .pex_query import query_for
 from .sd_jwt_core import decode_jwt
@@ -152,8 +152,8 @@ class Holder:
         for entry, err in zip(report.errors, report.exceptions, strict=True):
             if entry["check"] in required:
                 raise err
-        if not report.verified and (report.checks[SIGNATURE] != "ok" or report.errors):
-            report.raise_for_failure()
+        if report.checks[SIGNATURE] != "ok" or report.checks[ISSUER] != "ok":
+            raise CredentialError("the credential's proof and issuer could not be verified")
         try:
             fmt = CredentialFormat(report.format or "")
         except ValueError:
@@ -270,9 +270,19 @@ class Holder:
         if stored.format is CredentialFormat.SD_JWT:
             held = HeldSdJwt.parse(stored.serialize())
             bound = _cnf_key(held.claims)
-            _, key = await own_signing_key(
-                self.wallet, resolver, holder_did, AUTHENTICATION, public=bound, key_types=_JWT_KEYS
-            )
+            try:
+                _, key = await own_signing_key(
+                    self.wallet,
+                    resolver,
+                    holder_did,
+                    AUTHENTICATION,
+                    public=bound,
+                    key_types=_JWT_KEYS,
+                )
+            except NoSigningKey as err:
+                raise HolderBindingError(
+                    f"the credential is bound to a key that {holder_did[:80]} does not hold"
+                ) from err
             return held.present(
                 paths, holder_key=key, nonce=nonce, aud=audience, iat=int(when.timestamp())
             )
@@ -340,6 +350,8 @@ def _secured_form(data: str | bytes | Mapping[str, Any]) -> str | dict[str, Any]
     if text.startswith("{"):
         try:
             return loads_object(text, what="credential")
+        except TooLargeError as err:
+            raise CredentialTooLarge(str(err)) from err
         except InputError as err:
             raise MalformedCredential(str(err)) from err
     return text
