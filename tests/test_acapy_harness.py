@@ -14,9 +14,9 @@ import uuid
 
 import pytest
 
-from tests.peers.acapy import AcaPyError, acapy_factory, connect
+from tests.peers.acapy import AcaPy, AcaPyError, acapy_factory, connect
 
-pytestmark = pytest.mark.interop
+pytestmark = [pytest.mark.interop, pytest.mark.slow]
 
 __all__ = ["acapy_factory"]  # the fixture, imported so that pytest finds it here
 
@@ -33,7 +33,7 @@ def _short(did: str) -> str:
     return did.rsplit(":", 1)[0] if did.startswith("did:peer:4") and did.count(":") == 3 else did
 
 
-async def _ping(sender, receiver, conn_id: str) -> None:
+async def _ping(sender: AcaPy, receiver: AcaPy, conn_id: str) -> None:
     thread = await sender.send_ping(conn_id, comment=f"ping from {sender.label}")
     await sender.webhooks.wait_for(
         "ping", lambda p: p["thread_id"] == thread and p["state"] == "response_received"
@@ -46,7 +46,7 @@ async def _ping(sender, receiver, conn_id: str) -> None:
     assert got["connection_id"] is None  # ACA-Py 1.7 leaves it out of this webhook
 
 
-async def _messages(sender, receiver, conn_id: str, count: int = 5) -> None:
+async def _messages(sender: AcaPy, receiver: AcaPy, conn_id: str, count: int = 5) -> None:
     texts = [f"{sender.label} #{i}: grüße ✓" for i in range(count)]
     for text in texts:
         await sender.send_message(conn_id, text)
@@ -291,7 +291,5 @@ async def test_restart_after_sigkill_keeps_the_connection(acapy_factory) -> None
 
 
 async def test_a_failed_start_names_the_cause(tmp_path) -> None:
-    from tests.peers.acapy import AcaPy
-
     with pytest.raises(AcaPyError, match="unrecognized arguments: --no-such-flag"):
         await AcaPy.start(label="broken", tmp_path=tmp_path, extra_args=["--no-such-flag"])

@@ -27,7 +27,7 @@ from wallet.did.peer4 import resolve_peer4
 from wallet.didcomm import v1
 from wallet.keys import KeyType, PrivateKey, PublicKey
 
-pytestmark = pytest.mark.interop
+pytestmark = [pytest.mark.interop, pytest.mark.slow]
 
 DIDCOMM = "https://didcomm.org/"
 ENVELOPE_TYPE = "application/didcomm-envelope-enc"

@@ -180,7 +180,7 @@ class AdminClient:
             for record in found:
                 if record.get("state") in ("abandoned", "error"):
                     raise AcaPyError(f"connection failed on {self.label}: {record}")
-                if record.get("state") in states:
+                if record.get("state") in states or record.get("rfc23_state") in states:
                     return record
             return None
 
@@ -267,6 +267,15 @@ class AdminClient:
 
     # issue-credential 2.0 and present-proof 2.0
 
+    async def issue_credential(
+        self, conn_id: str, cred_filter: Mapping[str, Any], **extra: Any
+    ) -> Json:
+        """Offer a credential in any format ACA-Py knows (``{"ld_proof": ...}``, ``{"vc_di":
+        ...}``, ...); the issuer's exchange record. ``vc_di`` is AnonCreds in W3C form and needs
+        a ledger, so with ``--no-ledger`` only ``ld_proof`` works."""
+        body = {"connection_id": conn_id, "filter": dict(cred_filter), **extra}
+        return await self.post("/issue-credential-2.0/send", body)
+
     async def issue_ld_credential(
         self,
         conn_id: str,
@@ -277,8 +286,7 @@ class AdminClient:
     ) -> Json:
         """Offer a JSON-LD credential (``ld_proof`` format); the issuer's exchange record."""
         detail = {"credential": dict(credential), "options": {"proofType": proof_type, **options}}
-        body = {"connection_id": conn_id, "filter": {"ld_proof": detail}}
-        return await self.post("/issue-credential-2.0/send", body)
+        return await self.issue_credential(conn_id, {"ld_proof": detail})
 
     async def cred_ex_records(self, **filters: Any) -> list[Json]:
         return [
