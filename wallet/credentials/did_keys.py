@@ -8,10 +8,11 @@ equivalent one: did:peer:2/3, did:peer:4 long/short) and is listed under that re
 
 from __future__ import annotations
 
-from typing import Protocol
+import weakref
+from typing import Any, Protocol
 
 from wallet.did import DIDDocument, ResolverRegistry, VerificationMethod
-from wallet.errors import KeyNotFound, MoiError
+from wallet.errors import InputError, KeyNotFound, MoiError, RecordNotFound
 from wallet.keys import KeyType, PrivateKey, PublicKey
 
 from .errors import CredentialError, HolderBindingError
@@ -27,6 +28,32 @@ class IssuerError(CredentialError):
 
 class NoSigningKey(CredentialError):
     """This wallet holds no private key for the DID and purpose asked for."""
+
+
+class OwnDIDRequired(InputError):
+    """The issuer (or holder) DID is not one of this wallet's DIDs."""
+
+
+#: DIDs known to be a wallet's own. A wallet never forgets a DID it made, so a positive
+#: answer can be kept for the wallet's lifetime and issuing skips a store read.
+_OWN: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
+
+
+async def require_own_did(wallet: Any, did: str) -> None:
+    """Refuse a DID that is not one of the wallet's own (no key could sign for it)."""
+    if not isinstance(did, str) or not did:
+        raise OwnDIDRequired("a DID is required")
+    known = _OWN.get(wallet)
+    if known is not None and did in known:
+        return
+    try:
+        await wallet.get_did(did)
+    except RecordNotFound:
+        raise OwnDIDRequired(f"{did[:80]} is not one of this wallet's DIDs") from None
+    try:
+        _OWN.setdefault(wallet, set()).add(did)
+    except TypeError:
+        pass  # not weak-referenceable: no cache
 
 
 class SecretSource(Protocol):

@@ -23,7 +23,6 @@ import hashlib
 import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -36,18 +35,15 @@ from wallet.storage import Store
 from .contexts import CREDENTIALS_V1, CREDENTIALS_V2, DATA_INTEGRITY_V2
 from .data_integrity import add_proof
 from .di_jcs import jcs
-from .did_keys import AUTHENTICATION, NoSigningKey, own_signing_key
+from .did_keys import AUTHENTICATION, NoSigningKey, own_signing_key, require_own_did
 from .errors import CredentialError, HolderBindingError, MalformedCredential, PresentationError
 from .formats import (
     CRYPTOSUITES,
-    SD_JWT_METADATA,
     CredentialFormat,
     sd_jwt_id,
-    subject_claims,
-    user_claims,
 )
+from .holder_preview import DisclosurePreview, preview_disclosure
 from .holder_records import CATEGORY, StoredCredential, rewrite_query
-from .issuer import require_own_did
 from .model import CredentialTooLarge, parse_credential
 from .pex import Evaluation, PresentationDefinition, evaluate
 from .pex_query import query_for
@@ -66,7 +62,6 @@ __all__ = [
     "UnsupportedCredentialFormat",
 ]
 
-MAX_DISCLOSE = 256
 _JWT_KEYS = frozenset({KeyType.ED25519, KeyType.P256})
 
 
@@ -76,38 +71,6 @@ class UnsupportedCredentialFormat(CredentialError):
 
 class DuplicateCredential(CredentialError, DuplicateRecord):
     """Another credential with the same id is already held."""
-
-
-@dataclass(frozen=True, slots=True)
-class DisclosurePreview:
-    """What a presentation would reveal, to whom, before it is made."""
-
-    credential_id: str
-    format: CredentialFormat
-    issuer: str | None
-    holder: str | None
-    audience: str | None
-    #: The claims about the subject the verifier will see.
-    disclosed: dict[str, Any]
-    #: Claims (dotted paths) the credential holds that will not be shown.
-    withheld: tuple[str, ...]
-    #: Shown with every presentation of this credential (type, issuer, validity, ...).
-    metadata: dict[str, Any]
-    #: False when the format cannot withhold anything: the whole credential is shown.
-    selective: bool
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "credential": self.credential_id,
-            "format": self.format.value,
-            "issuer": self.issuer,
-            "holder": self.holder,
-            "to": self.audience,
-            "disclosed": self.disclosed,
-            "withheld": list(self.withheld),
-            "always_shown": self.metadata,
-            "selective": self.selective,
-        }
 
 
 class HolderWallet(Protocol):
@@ -141,7 +104,29 @@ class Holder:
         The status is checked only when ``status_fetcher`` is given. Storing the same
         credential twice returns the stored one.
         """
+        stored = await self._verified(data, now or datetime.now(UTC), status_fetcher)
+        return await _add(self.wallet.store, stored)
+
+    async def store_many(
+        self,
+        items: Iterable[str | bytes | Mapping[str, Any]],
+        *,
+        now: datetime | None = None,
+        status_fetcher: StatusListFetcher | None = None,
+    ) -> list[StoredCredential]:
+        """:meth:`store` for many credentials (an import): every one is verified first, then
+        all are stored in one transaction -- one bad credential and none is stored."""
         when = now or datetime.now(UTC)
+        verified = [await self._verified(item, when, status_fetcher) for item in items]
+        async with self.wallet.store.transaction() as tx:
+            return [await _add(tx, stored) for stored in verified]
+
+    async def _verified(
+        self,
+        data: str | bytes | Mapping[str, Any],
+        when: datetime,
+        status_fetcher: StatusListFetcher | None,
+    ) -> StoredCredential:
         secured = _secured_form(data)
         report = await verify(
             secured, now=when, resolver=self.wallet.resolver, status_fetcher=status_fetcher
@@ -160,17 +145,7 @@ class Holder:
             raise UnsupportedCredentialFormat(
                 f"moi keeps di-jcs, di-rdfc, vc-jwt and sd-jwt credentials, not {report.format}"
             ) from None
-        stored = _describe(fmt, secured, report, int(time.time()))
-        try:
-            await self.wallet.store.add(CATEGORY, stored.id, stored.value(), stored.tags())
-        except DuplicateRecord:
-            existing = await self.get(stored.id)
-            if existing.credential != stored.credential:
-                raise DuplicateCredential(
-                    f"another credential with id {stored.id[:100]} is already held"
-                ) from None
-            return existing
-        return stored
+        return _describe(fmt, secured, report, int(time.time()))
 
     async def get(self, credential_id: str) -> StoredCredential:
         _check_id(credential_id)
@@ -241,7 +216,7 @@ class Holder:
     ) -> DisclosurePreview:
         """Exactly what :meth:`present` would disclose, and to whom; nothing is signed."""
         stored = await self.get(credential_id)
-        return _preview(stored, list(disclose), holder or stored.subject, audience)
+        return preview_disclosure(stored, list(disclose), holder or stored.subject, audience)
 
     async def present(
         self,
@@ -261,7 +236,7 @@ class Holder:
         stored = await self.get(credential_id)
         paths = list(disclose)
         holder_did = holder or stored.subject
-        _preview(stored, paths, holder_did, audience)  # the same refusals as the preview
+        preview_disclosure(stored, paths, holder_did, audience)  # the same refusals as the preview
         if holder_did is None:
             raise HolderBindingError("the credential names no subject; say which DID presents it")
         await require_own_did(self.wallet, holder_did)
@@ -336,6 +311,22 @@ class Holder:
 # -- helpers ---------------------------------------------------------------------------------
 
 
+async def _add(store: Store, stored: StoredCredential) -> StoredCredential:
+    # Look first: inside a PostgreSQL transaction a failed insert would abort the whole
+    # transaction, so the duplicate must not be found by provoking one.
+    try:
+        existing = StoredCredential.from_record(await store.get(CATEGORY, stored.id))
+    except RecordNotFound:
+        try:
+            await store.add(CATEGORY, stored.id, stored.value(), stored.tags())
+            return stored
+        except DuplicateRecord:  # stored concurrently since we looked
+            existing = StoredCredential.from_record(await store.get(CATEGORY, stored.id))
+    if existing.credential != stored.credential:
+        raise DuplicateCredential(f"another credential with id {stored.id[:100]} is already held")
+    return existing
+
+
 def _secured_form(data: str | bytes | Mapping[str, Any]) -> str | dict[str, Any]:
     if isinstance(data, Mapping):
         return dict(data)
@@ -405,71 +396,6 @@ def _describe(
         claims=claims,
         pex=pex,
     )
-
-
-def _preview(
-    stored: StoredCredential,
-    paths: list[str | Sequence[str | int | None]],
-    holder: str | None,
-    audience: str | None,
-) -> DisclosurePreview:
-    if len(paths) > MAX_DISCLOSE:
-        raise InputError(f"at most {MAX_DISCLOSE} claims can be named for disclosure")
-    if stored.format is CredentialFormat.SD_JWT:
-        held = HeldSdJwt.parse(stored.serialize())
-        shown = held.preview(paths)
-        disclosed = user_claims(shown)
-        seen = set(_leaves(disclosed))
-        withheld = tuple(p for p in _leaves(user_claims(held.claims)) if p not in seen)
-        metadata = {k: v for k, v in shown.items() if k in SD_JWT_METADATA and k != "cnf"}
-        if "cnf" in shown:
-            metadata["cnf"] = "the holder's public key"
-        return DisclosurePreview(
-            stored.id,
-            stored.format,
-            stored.issuer,
-            holder,
-            audience,
-            disclosed,
-            withheld,
-            metadata,
-            True,
-        )
-    if paths:
-        raise InputError(
-            f"a {stored.format} credential is shown whole; only sd-jwt credentials can"
-            " disclose some claims and withhold the rest"
-        )
-    metadata = {
-        k: v for k, v in stored.claims.items() if k not in ("credentialSubject", "proof", "cnf")
-    }
-    if stored.subject:
-        metadata["credentialSubject.id"] = stored.subject
-    return DisclosurePreview(
-        stored.id,
-        stored.format,
-        stored.issuer,
-        holder,
-        audience,
-        subject_claims(stored.claims),
-        (),
-        metadata,
-        False,
-    )
-
-
-def _leaves(value: Any, prefix: str = "") -> list[str]:
-    if isinstance(value, dict) and value:
-        out: list[str] = []
-        for key, child in value.items():
-            out.extend(_leaves(child, f"{prefix}.{key}" if prefix else str(key)))
-        return out
-    if isinstance(value, list) and value:
-        out = []
-        for index, child in enumerate(value):
-            out.extend(_leaves(child, f"{prefix}.{index}"))
-        return out
-    return [prefix]
 
 
 def _cnf_key(claims: Mapping[str, Any]) -> PublicKey:

@@ -30,12 +30,12 @@ from typing import Any
 
 from wallet.did import parse_did
 from wallet.encoding import dumps_compact
-from wallet.errors import InputError, RecordNotFound
-from wallet.keys import KeyType
+from wallet.errors import InputError
+from wallet.keys import KeyType, PrivateKey, PublicKey
 
 from .contexts import CREDENTIALS_V2
 from .data_integrity import add_proof
-from .did_keys import ASSERTION, own_signing_key
+from .did_keys import ASSERTION, OwnDIDRequired, own_signing_key, require_own_did
 from .errors import MalformedCredential
 from .formats import (
     CRYPTOSUITES,
@@ -59,6 +59,7 @@ from .vc_jose import issue_vc_jwt
 
 __all__ = [
     "IssuedCredential",
+    "OwnDIDRequired",
     "credential_status",
     "issue_credential",
     "revoke",
@@ -75,10 +76,6 @@ UNDEFINED_TERMS = "https://www.w3.org/ns/credentials/undefined-terms/v2"
 SD_JWT_DECOYS = 4
 MAX_CLAIMS_BYTES = 256 * 1024
 _JWT_ALGS_KEYS = frozenset({KeyType.ED25519, KeyType.P256})
-
-
-class OwnDIDRequired(InputError):
-    """The issuer (or holder) DID is not one of this wallet's DIDs."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,51 +149,91 @@ async def issue_credential(
             raise InputError(f"{subject[:80]} has no Ed25519 or P-256 authentication key to bind")
         holder_key = bound[0].public_key
 
-    credential_id = f"urn:uuid:{uuid.uuid4()}"
+    draft = _Draft(
+        fmt,
+        key,
+        vm,
+        f"urn:uuid:{uuid.uuid4()}",
+        issuer,
+        subject,
+        dict(claims),
+        type_list,
+        when,
+        valid_until,
+        holder_key,
+        sd_paths,
+    )
+    if not (status and status_base_url):
+        return await draft.secure(())
     async with wallet.store.transaction() as tx:
-        assignments: list[StatusAssignment] = []
-        if status and status_base_url:
-            assignments = await allocate(
-                tx, issuer=issuer, verification_method=vm, base_url=status_base_url, now=when
-            )
-            await record_issued(tx, credential_id, issuer, assignments)
+        # The indexes are taken and recorded only if signing succeeds (one transaction).
+        assignments = await allocate(
+            tx, issuer=issuer, verification_method=vm, base_url=status_base_url, now=when
+        )
+        await record_issued(tx, draft.id, issuer, assignments)
+        return await draft.secure(tuple(assignments))
+
+
+@dataclass(frozen=True, slots=True)
+class _Draft:
+    """A checked issuance request, ready to be signed."""
+
+    format: CredentialFormat
+    key: PrivateKey
+    vm: str
+    id: str
+    issuer: str
+    subject: str
+    claims: dict[str, Any]
+    types: list[str]
+    when: datetime
+    valid_until: datetime | None
+    holder_key: PublicKey | None
+    sd_paths: list[Any]
+
+    async def secure(self, assignments: tuple[StatusAssignment, ...]) -> IssuedCredential:
         entries = [a.entry() for a in assignments]
-        if fmt is CredentialFormat.SD_JWT:
-            secured: dict[str, Any] | str = issue_sd_jwt_vc(
-                {"sub": subject, "jti": credential_id, **claims},
-                key,
-                vct=type_list[0] if type_list else DEFAULT_VCT,
-                iss=issuer,
-                iat=int(when.timestamp()),
-                exp=int(valid_until.timestamp()) if valid_until else None,
-                holder_key=holder_key,
+        iat = int(self.when.timestamp())
+        exp = int(self.valid_until.timestamp()) if self.valid_until else None
+        secured: dict[str, Any] | str
+        if self.format is CredentialFormat.SD_JWT:
+            secured = issue_sd_jwt_vc(
+                {"sub": self.subject, "jti": self.id, **self.claims},
+                self.key,
+                vct=self.types[0] if self.types else DEFAULT_VCT,
+                iss=self.issuer,
+                iat=iat,
+                exp=exp,
+                holder_key=self.holder_key,
                 status={SD_JWT_STATUS_KEY: entries} if entries else None,
-                kid=vm,
-                disclosable=sd_paths,
+                kid=self.vm,
+                disclosable=self.sd_paths,
                 decoys=SD_JWT_DECOYS,
             )
+            return IssuedCredential(self.id, self.format, secured, assignments)
+        doc = _vcdm(
+            self.id,
+            self.issuer,
+            self.subject,
+            self.claims,
+            self.types,
+            self.when,
+            self.valid_until,
+        )
+        if entries:
+            doc["credentialStatus"] = entries
+        parse_credential(doc)  # the data model's checks, before anything is signed
+        if self.format is CredentialFormat.VC_JWT:
+            secured = issue_vc_jwt(doc, self.key, kid=self.vm, iat=iat, exp=exp)
         else:
-            doc = _vcdm(credential_id, issuer, subject, claims, type_list, when, valid_until)
-            if entries:
-                doc["credentialStatus"] = entries
-            parse_credential(doc)  # the data model's checks, before anything is signed
-            if fmt is CredentialFormat.VC_JWT:
-                secured = issue_vc_jwt(
-                    doc,
-                    key,
-                    kid=vm,
-                    iat=int(when.timestamp()),
-                    exp=int(valid_until.timestamp()) if valid_until else None,
-                )
-            else:
-                secured = await add_proof(
-                    doc,
-                    cryptosuite=CRYPTOSUITES[fmt],
-                    key=key,
-                    verification_method=vm,
-                    created=when,
-                )
-    return IssuedCredential(credential_id, fmt, secured, tuple(assignments))
+            secured = await add_proof(
+                doc,
+                cryptosuite=CRYPTOSUITES[self.format],
+                key=self.key,
+                verification_method=self.vm,
+                created=self.when,
+            )
+        return IssuedCredential(self.id, self.format, secured, assignments)
 
 
 async def revoke(
@@ -218,16 +255,6 @@ async def unsuspend(
 ) -> dict[str, Any]:
     """Clear the credential's suspension bit; returns its status afterwards."""
     return await change_status(wallet, credential_id, "unsuspend", now=now)
-
-
-async def require_own_did(wallet: Any, did: str) -> None:
-    """Refuse a DID that is not one of the wallet's own (no key could sign for it)."""
-    if not isinstance(did, str) or not did:
-        raise OwnDIDRequired("a DID is required")
-    try:
-        await wallet.get_did(did)
-    except RecordNotFound:
-        raise OwnDIDRequired(f"{did[:80]} is not one of this wallet's DIDs") from None
 
 
 # -- building --------------------------------------------------------------------------------
@@ -266,7 +293,7 @@ def _types(types: Sequence[str], fmt: CredentialFormat) -> list[str]:
         raise InputError("types is a list of strings")
     out: list[str] = []
     for t in types:
-        if not isinstance(t, str) or not t or len(t) > 256 or any(c.isspace() for c in t):
+        if not isinstance(t, str) or not t or len(t) > 512 or any(c.isspace() for c in t):
             raise MalformedCredential(f"type {str(t)[:40]!r} must be a short word or a URL")
         if ":" in t and not is_url(t):
             raise MalformedCredential(f"type {t[:40]!r} has a colon but is not a URL")
