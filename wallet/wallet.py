@@ -24,11 +24,13 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
 from .did import (
     DIDDocument,
+    InMemoryLongFormCache,
     LongFormCache,
     Purpose,
     ResolverRegistry,
@@ -83,13 +85,23 @@ class DIDInfo:
         return out
 
 
+#: Set while a message is unpacked: what the resolver learns then stays in memory, because
+#: unpacking must change nothing stored (a forged or tampered message least of all).
+_UNPACKING: ContextVar[bool] = ContextVar("moi_wallet_unpacking", default=False)
+
+
 class _StoreLongForms(LongFormCache):
-    """did:peer:4 long forms persisted in the wallet, so short forms resolve after a restart."""
+    """Long forms of short peer DIDs (did:peer:4 short, did:peer:3) persisted in the wallet,
+    so short forms resolve after a restart; those seen while unpacking are held in memory."""
 
     def __init__(self, store: Store) -> None:
         self._store = store
+        self._seen = InMemoryLongFormCache()
 
     async def get(self, short_form: str) -> str | None:
+        long_form = await self._seen.get(short_form)
+        if long_form is not None:
+            return long_form
         try:
             record = await self._store.get(_PEER4, short_form)
         except RecordNotFound:
@@ -97,6 +109,9 @@ class _StoreLongForms(LongFormCache):
         return record.value.decode("utf-8")
 
     async def put(self, short_form: str, long_form: str) -> None:
+        await self._seen.put(short_form, long_form)
+        if _UNPACKING.get():
+            return
         try:
             await self._store.add(_PEER4, short_form, long_form.encode("utf-8"))
         except DuplicateRecord:
@@ -353,7 +368,11 @@ class Wallet:
 
     async def unpack(self, data: bytes | str | Mapping[str, Any]) -> Unpacked:
         """Unpack and check a message; raises only moi errors and changes nothing stored."""
-        return await unpack(data, resolver=self.resolver, keys=self)
+        token = _UNPACKING.set(True)
+        try:
+            return await unpack(data, resolver=self.resolver, keys=self)
+        finally:
+            _UNPACKING.reset(token)
 
 
 def build_plaintext(
