@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 
 from wallet.errors import MoiError
 
-from . import agent_cmds, wallet_cmds
+from . import agent_cmds, credential_cmds, wallet_cmds
 
 EPILOG = """\
 Start here:
@@ -62,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     wallet_cmds.register(sub)
+    credential_cmds.register(sub)
     agent_cmds.register(sub)
     return parser
 
