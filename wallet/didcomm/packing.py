@@ -24,6 +24,7 @@ from ..errors import (
     NoRecipientKey,
     ResolutionError,
     SignatureError,
+    TooLargeError,
     UnsupportedAlgorithm,
 )
 from ..jose import jwe, jws
@@ -60,6 +61,10 @@ class Resolver(Protocol):
 
 class MixedRecipients(UnsupportedAlgorithm):
     """The recipients share no key-agreement curve that the sender can use."""
+
+
+class MessageTooLarge(MalformedEnvelope, TooLargeError):
+    """The packed message is over the size limit (checked before it is parsed)."""
 
 
 class RecipientMismatch(MalformedMessage):
@@ -276,6 +281,8 @@ async def unpack(
     else:
         try:
             obj = loads_object(data, max_bytes=max_bytes, what="packed message")
+        except TooLargeError as err:
+            raise MessageTooLarge(str(err)) from err
         except InputError as err:
             raise MalformedEnvelope(str(err)) from err
     state = _UnpackState()
