@@ -17,7 +17,9 @@ next fetch.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,7 +30,7 @@ from wallet.did import ResolverRegistry
 from wallet.encoding import dumps_compact
 from wallet.errors import InputError, RecordNotFound
 from wallet.keys import PrivateKey
-from wallet.storage import Store
+from wallet.storage import Record, Store
 
 from .data_integrity import EDDSA_JCS_2022, add_proof
 from .did_keys import NoSigningKey
@@ -111,8 +113,7 @@ async def allocate(
         record = found[0] if found else None
         index = None
         if record is not None:
-            data = record.json()
-            status_list = StatusList.from_state(data["state"])
+            data, status_list = _take(record)
             try:
                 index = status_list.allocate()
             except StatusListFull:
@@ -120,12 +121,9 @@ async def allocate(
                 await tx.update(LIST_CATEGORY, record.id, _dump(data), _tags(data))
             else:
                 data["state"] = status_list.to_state()
-                await tx.update(
-                    LIST_CATEGORY,
-                    record.id,
-                    _dump(data),
-                    expected_version=record.version,
-                )
+                value = _dump(data)
+                await tx.update(LIST_CATEGORY, record.id, value, expected_version=record.version)
+                _keep(record.id, value, status_list)
                 out.append(StatusAssignment(record.id, purpose, index, status_list.url))
         if index is None:
             list_id = secrets.token_urlsafe(18)
@@ -140,7 +138,9 @@ async def allocate(
                 "updated": format_datetime(now),
                 "state": status_list.to_state(),
             }
-            await tx.add(LIST_CATEGORY, list_id, _dump(data), _tags(data))
+            value = _dump(data)
+            await tx.add(LIST_CATEGORY, list_id, value, _tags(data))
+            _keep(list_id, value, status_list)
             out.append(StatusAssignment(list_id, purpose, index, status_list.url))
     return out
 
@@ -170,12 +170,13 @@ async def change_status(
         if target is None:
             raise NotRevocable(f"credential {credential_id[:100]} has no {purpose} entry")
         record = await _list_record(tx, target["list_id"], for_update=True)
-        data = record.json()
-        status_list = StatusList.from_state(data["state"])
+        data, status_list = _take(record)
         getattr(status_list, action)(target["index"])
         data["state"] = status_list.to_state()
         data["updated"] = format_datetime(when)
-        await tx.update(LIST_CATEGORY, record.id, _dump(data), expected_version=record.version)
+        value = _dump(data)
+        await tx.update(LIST_CATEGORY, record.id, value, expected_version=record.version)
+        _keep(record.id, value, status_list)
     return await credential_status(wallet, credential_id)
 
 
@@ -184,7 +185,7 @@ async def credential_status(wallet: SigningWallet, credential_id: str) -> dict[s
     out: dict[str, Any] = {"id": credential_id}
     for entry in await _issued_entries(wallet.store, credential_id):
         record = await _list_record(wallet.store, entry["list_id"])
-        status_list = StatusList.from_state(record.json()["state"])
+        status_list = _peek(record)
         flag = "revoked" if entry["purpose"] == REVOCATION else "suspended"
         out[flag] = bool(status_list.get(entry["index"]))
     return out
@@ -204,7 +205,7 @@ async def status_list_document(
     """
     record = await _list_record(wallet.store, list_id)
     data = record.json()
-    status_list = StatusList.from_state(data["state"])
+    status_list = _peek(record)
     if "updated" in data:
         issued_at = parse_datetime(data["updated"], "status list updated")
     else:
@@ -241,13 +242,51 @@ async def _issued_entries(store: Store, credential_id: str) -> list[Mapping[str,
     return list(record.json()["entries"])
 
 
-async def _list_record(store: Store, list_id: str, *, for_update: bool = False) -> Any:
+async def _list_record(store: Store, list_id: str, *, for_update: bool = False) -> Record:
     if not isinstance(list_id, str) or not list_id or len(list_id) > 128:
         raise StatusListNotFound("a status list id is a short non-empty string")
     try:
         return await store.get(LIST_CATEGORY, list_id, for_update=for_update)
     except RecordNotFound:
         raise StatusListNotFound(f"no status list {list_id[:40]!r} is kept here") from None
+
+
+# Restoring a list from its stored state costs milliseconds (inflate, count the taken
+# indexes); issuing and serving touch the same few lists over and over. Lists are cached by
+# their id and the digest of the stored record, so any change -- by this process or another
+# one sharing the wallet, or a rolled-back transaction -- is a miss, never a stale hit.
+_CACHE: OrderedDict[tuple[str, bytes], StatusList] = OrderedDict()
+_CACHE_SIZE = 32
+
+
+def _key(list_id: str, value: bytes) -> tuple[str, bytes]:
+    return list_id, hashlib.sha256(value).digest()
+
+
+def _take(record: Record) -> tuple[dict[str, Any], StatusList]:
+    """The record's data and its list, to change: removed from the cache meanwhile."""
+    data = record.json()
+    cached = _CACHE.pop(_key(record.id, record.value), None)
+    return data, cached if cached is not None else StatusList.from_state(data["state"])
+
+
+def _keep(list_id: str, value: bytes, status_list: StatusList) -> None:
+    """Cache a list under the record value just written."""
+    _CACHE[_key(list_id, value)] = status_list
+    while len(_CACHE) > _CACHE_SIZE:
+        _CACHE.popitem(last=False)
+
+
+def _peek(record: Record) -> StatusList:
+    """The record's list, read-only."""
+    key = _key(record.id, record.value)
+    cached = _CACHE.get(key)
+    if cached is None:
+        cached = StatusList.from_state(record.json()["state"])
+        _keep(record.id, record.value, cached)
+    else:
+        _CACHE.move_to_end(key)
+    return cached
 
 
 def _tags(data: Mapping[str, Any]) -> dict[str, str]:
