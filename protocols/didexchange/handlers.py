@@ -55,7 +55,9 @@ async def handle_request(ctx: HandlerContext) -> None:
         raise RemoteProtocolError(
             "the request was not sent with a key of the DID it presents", "request_not_accepted"
         )
-    my_did = await agent.create_did("peer4", Family.V1, label=f"for {request.label or 'peer'}")
+    my_did = await agent.create_did(
+        "peer4", Family.V1, label=f"for {(request.label or 'peer')[:150]}"
+    )
     invitation_key = did_key_public_key(invitation.my_did)
     rotate = await sign_attachment(
         my_did.encode("utf-8"),

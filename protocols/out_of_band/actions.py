@@ -53,7 +53,7 @@ async def create_invitation(
     wallet = agent.wallet
     endpoint = agent.endpoint
     if family is Family.V1:
-        key_did = await wallet.create_did("key", label=f"invitation key ({label})")
+        key_did = await wallet.create_did("key", label=f"invitation key ({label[:150]})")
         routing_keys: list[str] = []
         mediated = await agent.mediation.routing_for(Family.V1)
         if mediated is not None:
@@ -69,7 +69,7 @@ async def create_invitation(
         )
         my_did = key_did
     else:
-        my_did = await agent.create_did("peer2", Family.V2, label=f"invitation ({label})")
+        my_did = await agent.create_did("peer2", Family.V2, label=f"invitation ({label[:150]})")
         invitation = inv.build_v2(frm=my_did, label=label, goal_code=goal_code, goal=goal)
     record = InvitationRecord(
         id=invitation.id,
@@ -97,7 +97,7 @@ async def _accept_v1(agent: AgentLike, invitation: inv.Invitation, label: str) -
         raise inv.InvalidInvitation("moi speaks DID exchange 1.1; the invitation does not offer it")
     service = await _their_service(agent.wallet, invitation.services[0])
     my_did = await agent.create_did(
-        "peer4", Family.V1, label=f"for {invitation.label or invitation.id}"
+        "peer4", Family.V1, label=f"for {(invitation.label or invitation.id)[:150]}"
     )
     request_id = str(uuid.uuid4())
     connection = ConnectionRecord.new(
@@ -144,7 +144,7 @@ async def _accept_v2(agent: AgentLike, invitation: inv.Invitation, label: str) -
         raise inv.InvalidInvitation("a DIDComm v2 invitation needs a 'from' DID")
     await agent.wallet.resolve(invitation.frm)  # fail now, not in the outbox
     my_did = await agent.create_did(
-        "peer2", Family.V2, label=f"for {invitation.label or invitation.id}"
+        "peer2", Family.V2, label=f"for {(invitation.label or invitation.id)[:150]}"
     )
     ping_id = str(uuid.uuid4())
     connection = ConnectionRecord.new(
