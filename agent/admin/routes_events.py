@@ -41,7 +41,16 @@ def register(api: Api) -> None:
         summary="Live events as Server-Sent Events; resumes after Last-Event-ID or ?after",
         tag="events",
         params=(Param("after", EVENT_ID),),
-        response={"type": "string"},
+        # Each server-sent event: its id, its topic as the event name, the event as JSON data.
+        response={
+            "type": "object",
+            "properties": {
+                "id": {"type": "string"},
+                "event": {"type": "string"},
+                "data": {"type": "string", "contentMediaType": "application/json"},
+            },
+            "required": ["id", "event", "data"],
+        },
         content_type="text/event-stream",
     )
     async def stream(agent: Any, request: web.Request, after: str | None = None) -> Any:
