@@ -229,6 +229,8 @@ def check(value: Any, schema: Mapping[str, Any], where: str) -> Any:
             raise InputError(f"{where} must be a string")
         if len(value) > schema.get("maxLength", 1 << 20) or len(value) < schema.get("minLength", 0):
             raise InputError(f"{where} has the wrong length")
+        if "pattern" in schema and re.search(schema["pattern"], value) is None:
+            raise InputError(f"{where} does not have the expected form")
     elif kind == "integer":
         if isinstance(value, bool) or not isinstance(value, int):
             raise InputError(f"{where} must be an integer")
