@@ -61,7 +61,9 @@ def build_admin_app(agent: object) -> web.Application:
             return await handler(request)
         except web.HTTPException as exc:
             if exc.status >= 400 and exc.content_type != "application/json":
-                return web.json_response({"error": exc.reason}, status=exc.status)
+                # A 405 must still say which methods the resource has (RFC 9110).
+                allow = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+                return web.json_response({"error": exc.reason}, status=exc.status, headers=allow)
             raise
         except TimeoutError:
             return web.json_response({"error": "the peer did not answer in time"}, status=504)
@@ -89,7 +91,14 @@ def build_admin_app(agent: object) -> web.Application:
             return web.json_response({"error": "missing or wrong API key"}, status=401)
         return await handler(request)
 
-    app = web.Application(middlewares=[errors, auth], client_max_size=256 * 1024)
+    app = web.Application(
+        middlewares=[errors, auth],
+        client_max_size=256 * 1024,
+        # The document allows a 512-character connection label and a 512-character match in
+        # one URL; percent-encoded, that can exceed aiohttp's 8 KiB request line, which would
+        # be refused below the middleware with a plain-text 400.
+        handler_args={"max_line_size": 32 * 1024},
+    )
     API.mount(app, agent)
 
     async def doc(request: web.Request) -> web.Response:
