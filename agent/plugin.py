@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar, Protocol, Self
 
+from aiohttp import web
+
 from wallet.didcomm.message import Message
 from wallet.storage import Record
 
@@ -184,6 +186,35 @@ class HandlerContext:
 Handler = Callable[[HandlerContext], Awaitable[None]]
 
 
+# -- admin routes -------------------------------------------------------------------------------
+
+
+class ConnectionLookup(Protocol):
+    async def lookup(self, ref: str) -> ConnectionView:
+        """A connection by id or by the peer's label (RecordNotFound → HTTP 404)."""
+        ...
+
+
+class AgentView(Protocol):
+    """What a plugin's admin route may use of the running agent."""
+
+    connections: ConnectionLookup
+    store: RecordReader
+
+    async def commit(self, effects: Sequence[Effect]) -> Any:
+        """Apply effects in one transaction, as after a handler (messages go out after it)."""
+        ...
+
+
+#: Where the admin application keeps its agent; plugin routes reach it with ``agent_of``.
+AGENT_KEY: web.AppKey[Any] = web.AppKey("moi.agent", object)
+
+
+def agent_of(request: web.Request) -> AgentView:
+    """The agent serving an admin request (for a plugin's routes)."""
+    return request.app[AGENT_KEY]
+
+
 # -- the plugin object --------------------------------------------------------------------------
 
 
@@ -194,7 +225,9 @@ class ProtocolPlugin:
     ``piuri`` is the protocol URI without the message name
     (``https://didcomm.org/trust_ping/2.0``); ``handlers`` maps message names (``ping``) to
     handlers. ``family`` says which DIDComm family carries it; ``routes`` is an optional
-    function that adds admin routes to an ``aiohttp.web.RouteTableDef``.
+    function that adds admin routes to the admin ``aiohttp.web.Application`` (they sit behind
+    its API key and error mapping and are listed in its OpenAPI document; their handlers reach
+    the agent with :func:`agent_of`).
     """
 
     piuri: str

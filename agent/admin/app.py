@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -20,8 +21,9 @@ from wallet.errors import (
 )
 
 from ..errors import ConfigError, ProtocolError
+from ..plugin import AGENT_KEY
 from . import routes_connections, routes_events, routes_invitations
-from .openapi import Api
+from .openapi import Api, plugin_operation
 
 log = logging.getLogger("moi.admin")
 
@@ -99,10 +101,31 @@ def build_admin_app(agent: object) -> web.Application:
         # be refused below the middleware with a plain-text 400.
         handler_args={"max_line_size": 32 * 1024},
     )
+    app[AGENT_KEY] = agent
     API.mount(app, agent)
+    # Plugins add their routes to the app; each route they add is listed in the document too.
+    plugin_paths: dict[str, dict[str, Any]] = {}
+    for plugin in getattr(getattr(agent, "registry", None), "plugins", {}).values():
+        if plugin.routes is not None:
+            before = set(app.router.routes())
+            try:
+                plugin.routes(app)
+            except Exception as err:  # a plugin's broken routes must not stop the agent
+                refused = f"{plugin.piuri}: its admin routes failed: {type(err).__name__}: {err}"
+                log.warning("plugin routes refused: %s", refused)
+                agent.registry.refused.append(refused)  # type: ignore[attr-defined]
+            for route in app.router.routes():
+                if route in before or route.method == "HEAD":
+                    continue
+                path = route.resource.canonical if route.resource is not None else ""
+                operation = plugin_operation(plugin.title or plugin.piuri, route, path)
+                plugin_paths.setdefault(path, {})[route.method.lower()] = operation
 
     async def doc(request: web.Request) -> web.Response:
-        return web.json_response(API.document(getattr(agent, "admin_url", None)))
+        document = API.document(getattr(agent, "admin_url", None))
+        for path, operations in plugin_paths.items():
+            document["paths"].setdefault(path, {}).update(operations)
+        return web.json_response(document)
 
     async def page(request: web.Request) -> web.Response:
         return web.Response(text=API.html_page(), content_type="text/html")
@@ -110,7 +133,4 @@ def build_admin_app(agent: object) -> web.Application:
     app.router.add_get("/api/doc", doc)
     app.router.add_get("/api/docs", page)
     public.update({("GET", "/api/doc"), ("GET", "/api/docs")})
-    for plugin in getattr(getattr(agent, "registry", None), "plugins", {}).values():
-        if plugin.routes is not None:
-            plugin.routes(app)
     return app

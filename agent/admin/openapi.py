@@ -8,6 +8,7 @@ Request bodies and query parameters are validated against the declared schema su
 from __future__ import annotations
 
 import html
+import inspect
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -198,6 +199,27 @@ def _schema_text(schema: Mapping[str, Any]) -> str:
     props = schema.get("properties", {})
     required = set(schema.get("required", ()))
     return ", ".join(f"{name}{'' if name in required else '?'}" for name in props)
+
+
+def plugin_operation(tag: str, route: web.AbstractRoute, path: str) -> dict[str, Any]:
+    """The document's entry for a route a plugin added directly to the app: its summary from
+    the handler's docstring, its path parameters, and whatever status the plugin answers."""
+    doc = inspect.getdoc(route.handler) or ""
+    summary = doc.splitlines()[0] if doc else f"{route.method} {path}"
+    names = re.findall(r"\{([^}:]+)(?::[^}]*)?\}", path)
+    words = re.sub(r"[^A-Za-z0-9]+", "_", path).strip("_")
+    operation: dict[str, Any] = {
+        "summary": summary[:200],
+        "tags": [tag],
+        "operationId": f"plugin_{route.method.lower()}_{words or 'root'}",
+        "responses": {"default": {"description": "as the plugin answers (see its documentation)"}},
+    }
+    if names:
+        operation["parameters"] = [
+            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+            for name in names
+        ]
+    return operation
 
 
 def _operation_id(op: Operation) -> str:
