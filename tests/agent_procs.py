@@ -504,3 +504,47 @@ def tapped(port: int) -> Iterator[TapProxy]:
         yield proxy
     finally:
         proxy.close()
+
+
+EXAMPLE_PLUGIN = ROOT / "examples" / "plugin_hello"
+EXAMPLE_PLUGIN_DIST = "moi-plugin-hello"
+
+
+def ensure_example_plugin() -> None:
+    """Install ``examples/plugin_hello`` into this environment as its own package (editable,
+    so its code is this checkout's), unless it already is. Agents started afterwards load it
+    through the ``moi.protocols`` entry point like any third-party plugin."""
+    import importlib
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    # This process read its .pth files at startup; it imports the plugin from its folder.
+    if str(EXAMPLE_PLUGIN) not in sys.path:
+        sys.path.append(str(EXAMPLE_PLUGIN))
+    try:
+        origin = distribution(EXAMPLE_PLUGIN_DIST).read_text("direct_url.json") or "{}"
+        installed = json.loads(origin)
+        if installed.get("url") == EXAMPLE_PLUGIN.as_uri() and installed.get("dir_info", {}).get(
+            "editable"
+        ):
+            return
+    except PackageNotFoundError:
+        pass
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            "--no-deps",
+            "-e",
+            str(EXAMPLE_PLUGIN),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"pip install {EXAMPLE_PLUGIN} failed: {proc.stderr[-2000:]}")
+    importlib.invalidate_caches()
