@@ -67,7 +67,7 @@ class Registry:
             source = f"{ep.name} ({ep.value})"
             try:
                 loaded = ep.load()
-                for plugin in _plugins_of(loaded):
+                for plugin in _plugins_of(loaded, source):
                     self.register(plugin, source=source)
             except PluginError as err:
                 self.refused.append(str(err))
@@ -110,11 +110,14 @@ class Registry:
         return iter(self.plugins.values())
 
 
-def _plugins_of(loaded: Any) -> list[ProtocolPlugin]:
+def _plugins_of(loaded: Any, source: str) -> list[ProtocolPlugin]:
     if callable(loaded) and not isinstance(loaded, ProtocolPlugin):
         loaded = loaded()
     if isinstance(loaded, ProtocolPlugin):
         return [loaded]
     if isinstance(loaded, (list, tuple)):
         return list(loaded)
-    raise PluginError(f"an entry point must give a ProtocolPlugin or a list, not {loaded!r}")
+    raise PluginError(
+        f"{source}: an entry point must give a ProtocolPlugin or a list, "
+        f"not a {type(loaded).__name__}"
+    )
