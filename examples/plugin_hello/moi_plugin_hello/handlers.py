@@ -37,7 +37,9 @@ async def handle_hello_back(ctx: HandlerContext) -> None:
         raise RemoteProtocolError("no hello of ours awaits this answer", "e.p.msg.unexpected")
     key = machine.record_id(machine.Role.GREETER, ctx.connection.id, ctx.message.thid)
     try:
-        found = await ctx.records.get(machine.CATEGORY, key, for_update=True)
+        # No read lock needed: the runtime holds this thread's lock from here until the
+        # effects are committed.
+        found = await ctx.records.get(machine.CATEGORY, key)
         record = machine.ExchangeRecord.from_json(found.json())
     except RecordNotFound:
         record = None
