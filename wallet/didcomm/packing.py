@@ -27,7 +27,7 @@ from ..errors import (
     TooLargeError,
     UnsupportedAlgorithm,
 )
-from ..jose import jwe, jws
+from ..jose import AgreementCache, jwe, jws
 from ..keys import KeyType, PrivateKey, PublicKey
 from . import v1
 from .message import Message
@@ -46,7 +46,12 @@ class Mode(StrEnum):
 
 
 class KeyLookup(Protocol):
-    """What packing needs from the holder's wallet: its own private keys, by key id."""
+    """What packing needs from the holder's wallet: its own private keys, by key id.
+
+    A holder may also carry ``agreement_cache``, a :class:`~wallet.jose.AgreementCache` it
+    clears when it locks its keys: authcrypt then reuses the static-static ECDH (``Zs``)
+    between two keys that talk often, instead of computing it for every message.
+    """
 
     async def secret_for(self, kid: str) -> PrivateKey | None:
         """The private key for a DID URL (v2) or a base58 verkey (v1), if this wallet holds it."""
@@ -147,10 +152,20 @@ async def pack(
             raise MalformedMessage("authcrypt needs a sender ('from')")
         sender, recipients = await _authcrypt_keys(frm, to, resolver, keys)
         return jwe.encrypt(
-            payload, recipients, enc="A256CBC-HS512", sender=sender, typ=ENCRYPTED_TYP
+            payload,
+            recipients,
+            enc="A256CBC-HS512",
+            sender=sender,
+            typ=ENCRYPTED_TYP,
+            agreement_cache=_agreement_cache(keys),
         )
     recipients = await _anon_recipients(to, resolver)
     return jwe.encrypt(payload, recipients, enc=enc, typ=ENCRYPTED_TYP)
+
+
+def _agreement_cache(keys: KeyLookup) -> AgreementCache | None:
+    cache = getattr(keys, "agreement_cache", None)
+    return cache if isinstance(cache, AgreementCache) else None
 
 
 async def _signing_key(frm: str, resolver: Resolver, keys: KeyLookup) -> tuple[str, PrivateKey]:
@@ -321,6 +336,10 @@ def _kind(obj: Mapping[str, Any]) -> str:
     if "ciphertext" in obj:
         if "protected" not in obj:
             raise MalformedEnvelope("an encrypted message needs a 'protected' header")
+        if "recipients" in obj or "encrypted_key" in obj:
+            # A JWE's recipients are outside its header; an RFC 0019 envelope has none there
+            # (v1.parse refuses any), so its header need not be decoded twice to tell.
+            return "jwe"
         return "v1" if v1.looks_like_v1(obj) else "jwe"
     if "signatures" in obj or "payload" in obj:
         return "jws"
@@ -368,7 +387,7 @@ async def _decrypt_layer(
         except ResolutionError as err:
             raise ResolutionError(f"cannot resolve the sender key: {err}") from err
         sender_key = method.public_key
-    plaintext = jwe.decrypt(parsed, kid, secret, sender_key)
+    plaintext = jwe.decrypt(parsed, kid, secret, sender_key, agreement_cache=_agreement_cache(keys))
     if state.recipient_kid is None:
         state.recipient_kid = kid
     state.recipient_dids.add(did_of(kid))
