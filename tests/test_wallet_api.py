@@ -276,3 +276,19 @@ async def test_peer4_short_forms_resolve_after_reopen(tmp_path: Path) -> None:
 
 def _short(long_form: str) -> str:
     return long_form.rsplit(":", 1)[0]
+
+
+async def test_authcrypt_reuses_the_static_agreement_and_forgets_it_on_close() -> None:
+    alice = await Wallet.create("sqlite://:memory:", raw_key=os.urandom(32))
+    bob = await Wallet.create("sqlite://:memory:", raw_key=os.urandom(32))
+    try:
+        a, b = await alice.create_did("peer2"), await bob.create_did("peer2")
+        for n in range(3):
+            packed = await alice.pack({"type": "t", "body": {"n": n}}, to=[b], frm=a)
+            assert (await bob.unpack(packed)).message["body"] == {"n": n}
+        # one Zs per pair of keys, on each side, however many messages
+        assert len(alice.agreement_cache) == 1 and len(bob.agreement_cache) == 1
+    finally:
+        await alice.close()
+        await bob.close()
+    assert len(alice.agreement_cache) == 0 and len(bob.agreement_cache) == 0
