@@ -97,7 +97,6 @@ async def _formats(
 ) -> dict[str, Any]:
     out: dict[str, Any] = {}
     resolver = issuer_wallet.resolver
-    now = datetime.now(UTC)
     for fmt in FORMATS:
         sd = list(CLAIMS) if fmt == "sd-jwt" else []
         # RDF canonicalisation is ~100x the others; fewer rounds keep the run short.
@@ -117,7 +116,9 @@ async def _formats(
         text = (await issue()).serialize()
 
         async def check(text: str = text, fmt: str = fmt) -> Any:
-            report = await verify(text, now=now, resolver=resolver, status_fetcher=None)
+            report = await verify(
+                text, now=datetime.now(UTC), resolver=resolver, status_fetcher=None
+            )
             if not report.verified:
                 raise RuntimeError(f"{fmt} did not verify: {report.errors}")
             return report

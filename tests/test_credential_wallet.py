@@ -288,3 +288,16 @@ async def test_issue_refuses_bad_requests(parties: Parties) -> None:
     for change, message in cases:
         with pytest.raises(InputError, match=message):
             await issue_credential(parties.issuer_wallet, **{**base, **change})
+
+
+@pytest.mark.parametrize("fmt", ["di-jcs", "vc-jwt"])
+async def test_issuer_clock_ahead(parties: Parties, fmt: str) -> None:
+    """A minute of clock difference is tolerated on validFrom; more is not."""
+    now = datetime.now(UTC)
+    slightly = await issue(parties, fmt, now=now + timedelta(seconds=30))
+    report = await check(parties, slightly.serialize(), nonce=None, audience=None, now=now)
+    assert report.verified and report.checks["validity"] == "ok", report.to_json()
+    far = await issue(parties, fmt, now=now + timedelta(minutes=10))
+    report = await check(parties, far.serialize(), nonce=None, audience=None, now=now)
+    assert not report.verified and report.checks["validity"].startswith("failed: ")
+    assert type(report.exceptions[0]).__name__ == "NotYetValid"

@@ -35,7 +35,7 @@ from .errors import (
     ProofError,
 )
 from .formats import FORMAT_OF_CRYPTOSUITE, subject_claims
-from .model import check_validity, format_datetime, parse_credential, parse_presentation
+from .model import format_datetime, parse_credential, parse_presentation
 from .sd_jwt_core import ChallengeMismatch
 from .status_fetch import StatusListFetcher
 from .vc_jose import VP_JWT_TYP
@@ -49,13 +49,13 @@ from .verifier_report import (
     HOLDER_BINDING,
     ISSUER,
     SIGNATURE,
-    VALIDITY,
     CredentialInfo,
     VerificationReport,
 )
 from .verifier_status import (
     VerifyContext,
     bitstring_entries,
+    check_period,
     check_status,
     status_fetcher,
     verify_status_list,
@@ -235,16 +235,7 @@ async def di_credential(
             report.ok(ISSUER)
         else:
             report.fail(ISSUER, failure or ProofError("no proof is by the issuer"), where)
-    state = check_validity(cred, ctx.now)
-    try:
-        state.raise_for_state()
-    except CredentialError as err:
-        report.fail(VALIDITY, err, where)
-    else:
-        if cred.valid_from or cred.valid_until:
-            report.ok(VALIDITY)
-        else:
-            report.absent(VALIDITY)
+    check_period(report, cred, ctx.now, where)
     try:
         entries = bitstring_entries(doc.get("credentialStatus"))
     except CredentialError as err:

@@ -25,7 +25,7 @@ from .errors import (
     ProofError,
 )
 from .formats import SD_JWT_STATUS_KEY, CredentialFormat, sd_jwt_id, subject_claims, user_claims
-from .model import check_validity, format_datetime, parse_credential, parse_presentation
+from .model import format_datetime, parse_credential, parse_presentation
 from .sd_jwt_core import (
     ALLOWED_ALGS,
     ChallengeMismatch,
@@ -56,6 +56,7 @@ from .verifier_status import (
     UnsupportedStatus,
     VerifyContext,
     bitstring_entries,
+    check_period,
     check_status,
     proof_error,
 )
@@ -107,7 +108,7 @@ async def verify_vc_jwt_credential(
         report.fail(VALIDITY, err, where)
     except MoiError as err:
         report.fail(SIGNATURE, proof_error(err), where)
-        _plain_validity(report, cred, ctx, where)
+        check_period(report, cred, ctx.now, where)
     if signature_ok:
         info.claims = subject_claims(payload)
     try:
@@ -291,18 +292,6 @@ def _validity_ok(report: VerificationReport, bounded: Any) -> None:
         report.ok(VALIDITY)
     else:
         report.absent(VALIDITY)
-
-
-def _plain_validity(
-    report: VerificationReport, cred: Any, ctx: VerifyContext, where: str | None
-) -> None:
-    state = check_validity(cred, ctx.now)
-    try:
-        state.raise_for_state()
-    except CredentialError as err:
-        report.fail(VALIDITY, err, where)
-        return
-    _validity_ok(report, cred.valid_from or cred.valid_until)
 
 
 def _answers(nonce: Any, aud: Any, ctx: VerifyContext) -> None:

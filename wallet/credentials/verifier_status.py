@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from wallet.did import ResolverRegistry
@@ -20,13 +20,20 @@ from wallet.errors import InputError, MoiError
 
 from .data_integrity import verify_proof
 from .did_keys import ASSERTION, authorised_method, method_key
-from .errors import CredentialError, MalformedCredential, ProofError, StatusError
-from .model import parse_credential
+from .errors import (
+    CredentialError,
+    ExpiredCredential,
+    MalformedCredential,
+    NotYetValid,
+    ProofError,
+    StatusError,
+)
+from .model import Credential, parse_credential
 from .sd_jwt_core import MalformedSdJwt, decode_jwt
 from .status_fetch import StatusListFetcher
 from .status_list import StatusListEntry, StatusVerificationError, evaluate_status
 from .vc_jose import verify_vc_jwt
-from .verifier_report import STATUS, VerificationReport
+from .verifier_report import STATUS, VALIDITY, VerificationReport
 
 #: Seconds of clock difference tolerated on JWT times and KB-JWT / VP freshness.
 LEEWAY = 60.0
@@ -91,6 +98,26 @@ async def check_status(
             report.fail(STATUS, err, where)
             return
     report.ok(STATUS)
+
+
+def check_period(
+    report: VerificationReport, cred: Credential, now: datetime, where: str | None = None
+) -> None:
+    """validFrom / validUntil (issuanceDate / expirationDate in 1.1) against ``now``, with the
+    same clock leeway as JWT times: a credential issued a moment ago by an issuer whose clock
+    runs a little ahead is not refused."""
+    slack = timedelta(seconds=LEEWAY)
+    if cred.valid_from is not None and now + slack < cred.valid_from:
+        error: CredentialError = NotYetValid(f"the credential is valid only from {cred.valid_from}")
+        report.fail(VALIDITY, error, where)
+    elif cred.valid_until is not None and now - slack > cred.valid_until:
+        report.fail(
+            VALIDITY, ExpiredCredential(f"the credential expired at {cred.valid_until}"), where
+        )
+    elif cred.valid_from or cred.valid_until:
+        report.ok(VALIDITY)
+    else:
+        report.absent(VALIDITY)
 
 
 def bitstring_entries(value: Any) -> list[Any]:
