@@ -204,6 +204,11 @@ async def status_list_document(
     list (a 404). ``now`` only matters when the list has never changed since creation.
     """
     record = await _list_record(wallet.store, list_id)
+    doc_key = (*_key(record.id, record.value), ttl_ms)
+    cached = _DOCUMENTS.get(doc_key)
+    if cached is not None:
+        # The document is a function of the record (the signature is deterministic).
+        return cached, STATUS_LIST_MEDIA_TYPE
     data = record.json()
     status_list = _peek(record)
     if "updated" in data:
@@ -227,7 +232,11 @@ async def status_list_document(
         verification_method=vm,
         created=issued_at,
     )
-    return dumps_compact(signed).encode("utf-8"), STATUS_LIST_MEDIA_TYPE
+    body = dumps_compact(signed).encode("utf-8")
+    _DOCUMENTS[doc_key] = body
+    while len(_DOCUMENTS) > _CACHE_SIZE:
+        _DOCUMENTS.popitem(last=False)
+    return body, STATUS_LIST_MEDIA_TYPE
 
 
 async def _issued_entries(store: Store, credential_id: str) -> list[Mapping[str, Any]]:
@@ -256,6 +265,7 @@ async def _list_record(store: Store, list_id: str, *, for_update: bool = False) 
 # their id and the digest of the stored record, so any change -- by this process or another
 # one sharing the wallet, or a rolled-back transaction -- is a miss, never a stale hit.
 _CACHE: OrderedDict[tuple[str, bytes], StatusList] = OrderedDict()
+_DOCUMENTS: OrderedDict[tuple[str, bytes, int | None], bytes] = OrderedDict()
 _CACHE_SIZE = 32
 
 
