@@ -117,13 +117,11 @@ def test_two_processes_connect_and_talk_in_both_families(tmp_path: Path, prefer:
                 )
                 assert all(m["state"] == "received" for m in shop_view if m["direction"] == "in")
 
-                # Every message above went to each side over the transport it should take.
-                # moi's v1 pairwise DIDs (long did:peer:4) list only the HTTP endpoint — a
-                # second service would not fit the store's 1024-character record ids — so a
-                # v1 peer that prefers ws falls back to HTTP; v2 DIDs list both.
+                # Every message above went to each side over the transport it should take:
+                # pairwise DIDs list both endpoints, in either family.
                 (a_posts, a_ups), (s_posts, s_ups) = before
                 (a_posts2, a_ups2), (s_posts2, s_ups2) = alice_tap.counts(), shop_tap.counts()
-                if prefer == "ws" and family == "v2":
+                if prefer == "ws":
                     assert a_posts2 == a_posts and s_posts2 == s_posts
                     assert a_ups2 >= 1 and s_ups2 >= 1
                 else:
