@@ -255,10 +255,15 @@ def _flip(text: str) -> str:
     return ("B" if text[0] == "A" else "A") + text[1:]
 
 
+class _QuietHandler(http.server.BaseHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # the TLS hello it cannot read
+        pass
+
+
 @pytest.fixture(scope="module")
 def web_server() -> Iterator[int]:
     """A plain HTTP server on loopback, where did:web (HTTPS only) must fail precisely."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _QuietHandler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield server.server_address[1]
