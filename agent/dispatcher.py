@@ -99,9 +99,11 @@ class Dispatcher:
     # -- handling ---------------------------------------------------------------------------
 
     async def _lane(self, lane: str) -> bool:
+        # State first: the store drives the query from the first equality, and the pending
+        # few are a far smaller set than a lane's whole history (kept for deduplication).
         records = await self.store.find(
             inbox.CATEGORY,
-            {"lane": lane, "state": inbox.InboxState.PENDING.value},
+            {"state": inbox.InboxState.PENDING.value, "lane": lane},
             order_by="~seq",
             limit=64,
         )

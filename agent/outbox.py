@@ -146,7 +146,9 @@ class OutboxWorker:
     async def _lane(self, connection_id: str) -> bool:
         records = await self.store.find(
             CATEGORY,
-            {"connection_id": connection_id, "state": DeliveryState.QUEUED.value},
+            # State first: the store drives the query from the first equality, and the
+            # queued few are a far smaller set than a connection's delivered history.
+            {"state": DeliveryState.QUEUED.value, "connection_id": connection_id},
             order_by="~seq",
             limit=self.batch,
         )
