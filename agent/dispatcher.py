@@ -18,7 +18,7 @@ import logging
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
 from protocols.out_of_band.v2 import relationship_for
@@ -83,6 +83,8 @@ class Dispatcher:
         self.connections = Connections(store)
         self.locks = KeyedLock()
         self.lanes = Lanes(self._lane, name="inbox", limit=concurrency)
+        #: called after an item is handled: (item, connection id, effects committed)
+        self.on_handled: Callable[[inbox.InboxItem, str | None, list[Effect]], None] | None = None
 
     async def start(self) -> None:
         """Resume handling of everything stored but not yet handled (after a crash)."""
@@ -160,6 +162,8 @@ class Dispatcher:
             problem = self._problem(ctx, "e.p.me", "internal error while handling the message")
             effects = first + problem
         await self.commit(effects, done=item.finished(state, error))
+        if self.on_handled is not None:
+            self.on_handled(item, connection.id if connection else None, effects)
 
     def _problem(self, ctx: HandlerContext, code: str, comment: str) -> list[Effect]:
         message = ctx.message

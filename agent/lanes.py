@@ -18,13 +18,24 @@ LaneBody = Callable[[str], Awaitable[bool]]
 
 
 class Lanes:
-    def __init__(self, body: LaneBody, *, name: str, limit: int | None = None) -> None:
+    def __init__(
+        self,
+        body: LaneBody,
+        *,
+        name: str,
+        limit: int | None = None,
+        retry_delay: float = 1.0,
+        max_retry_delay: float = 60.0,
+    ) -> None:
         self._body = body
         self._name = name
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._wake: dict[str, asyncio.Event] = {}
         self._slots = asyncio.Semaphore(limit) if limit else None
         self._closing = False
+        self._retry_delay = retry_delay
+        self._max_retry_delay = max_retry_delay
+        self._failures: dict[str, int] = {}
 
     def notify(self, key: str) -> None:
         if self._closing:
@@ -39,6 +50,7 @@ class Lanes:
 
     async def _run(self, key: str) -> None:
         wake = self._wake[key]
+        failed = False
         try:
             while not self._closing and wake.is_set():
                 wake.clear()
@@ -49,14 +61,22 @@ class Lanes:
                         found = await self._body(key)
                 if found:
                     wake.set()
+            self._failures.pop(key, None)
         except asyncio.CancelledError:
             raise
         except Exception:  # a worker must survive anything; the work stays queued
+            failed = True
             log.exception("%s lane %s failed; its work stays queued", self._name, key[:40])
         finally:
             if self._tasks.get(key) is asyncio.current_task():
                 del self._tasks[key]
                 self._wake.pop(key, None)
+        if failed and not self._closing:
+            # Nothing else may wake this lane (its sender may have nothing more to say), so
+            # it tries again by itself, backing off while the failure lasts.
+            count = self._failures[key] = self._failures.get(key, 0) + 1
+            delay = min(self._max_retry_delay, self._retry_delay * 2 ** (count - 1))
+            asyncio.get_running_loop().call_later(delay, self.notify, key)
 
     @property
     def active(self) -> int:

@@ -155,7 +155,13 @@ class HandlerContext:
             raise RemoteProtocolError("this message needs a connection to answer over")
         self.effects.append(Send(target, message))
 
-    def reply(self, msg_type: str, body: Mapping[str, Any] | None = None) -> Message:
+    def reply(
+        self,
+        msg_type: str,
+        body: Mapping[str, Any] | None = None,
+        *,
+        attachments: Sequence[Mapping[str, Any]] = (),
+    ) -> Message:
         """Answer on the inbound message's thread."""
         reply = Message(
             type=msg_type,
@@ -163,6 +169,7 @@ class HandlerContext:
             id=str(uuid.uuid4()),
             thid=self.message.thread_id,
             pthid=self.message.pthid,
+            attachments=tuple(attachments),
         )
         self.send(reply)
         return reply

@@ -35,10 +35,10 @@ from .mediation.client import MediationClient
 from .mediation.mediator import Mediator
 from .mediation.queue import Limits
 from .outbox import OutboxItem, OutboxWorker, PermanentDeliveryError
-from .plugin import Effect, Family
+from .plugin import Effect, Family, Send
 from .registry import Registry
 from .sending import Sender
-from .sessions import Sessions, wants_return_route
+from .sessions import HttpReturn, Sessions, wants_return_route
 from .transport.inbound import build_app
 from .transport.outbound import Outbound
 
@@ -105,6 +105,8 @@ class Agent:
         self.mediation = MediationClient(self)
         self.services["mediation_client"] = self.mediation
         self.webhooks: list[WebhookWorker] = []
+        self._return_routes: dict[str, HttpReturn] = {}
+        self.dispatcher.on_handled = self._handled
         self._runners: list[web.AppRunner] = []
         self.inbound_port: int | None = None
         self.admin_port: int | None = None
@@ -222,9 +224,7 @@ class Agent:
         else:
             sender = meta.sender_kid
         lane = sender or f"anonymous:{message.get('thid') or message.get('id')}"
-        if session is not None and sender and wants_return_route(message, family.value):
-            session.wanted = True
-            self.sessions.add(sender, session)
+        return_route = session is not None and sender and wants_return_route(message, family.value)
         item = await inbox.store_inbound(
             self.store,
             sender=sender,
@@ -235,8 +235,23 @@ class Agent:
         )
         if item is None:
             return "duplicate"
+        if return_route:
+            session.wanted = True
+            self.sessions.add(sender, session)
+            if isinstance(session, HttpReturn):
+                self._return_routes[item.id] = session
         self.dispatcher.notify(lane)
         return "accepted"
+
+    def _handled(self, item: Any, connection_id: str | None, effects: list[Effect]) -> None:
+        """An HTTP response held for replies goes as soon as none are coming."""
+        session = self._return_routes.pop(item.id, None)
+        if session is None:
+            return
+        # Any message queued now may be the reply (a handshake answers on a connection the
+        # handler just made); the Sender releases the response if it takes another way.
+        if not any(isinstance(e, Send) for e in effects):
+            session.release()
 
     # -- identity -------------------------------------------------------------------------
 

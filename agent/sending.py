@@ -23,7 +23,7 @@ from wallet.keys import KeyType, PublicKey
 from .connections import ConnectionRecord, canonical_did
 from .errors import TransportError
 from .outbox import PermanentDeliveryError
-from .sessions import Sessions
+from .sessions import HttpReturn, Sessions
 from .transport.outbound import CONTENT_TYPE_V1, CONTENT_TYPE_V2, Outbound
 
 FORWARD_V1 = "https://didcomm.org/routing/1.0/forward"
@@ -144,6 +144,11 @@ class Sender:
         route = await self.route(connection)
         data = await self.pack_for(message, connection, to=route.to, return_route=return_route)
         session = self.sessions.get(route.peer) if route.peer else None
+        if isinstance(session, HttpReturn) and route.endpoint is not None:
+            # A pending HTTP response is for a peer with no other way in. One that has an
+            # endpoint gets everything through it, so that nothing overtakes anything.
+            session.release()
+            session = None
         if session is not None and await self._try_session(session, data):
             return None
         if route.endpoint is None:

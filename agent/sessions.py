@@ -34,6 +34,11 @@ class HttpReturn:
             raise ConnectionError("this HTTP response already carries a reply")
         self._reply.set_result(data)
 
+    def release(self) -> None:
+        """No reply will come this way: let the HTTP response go now."""
+        if not self._reply.done():
+            self._reply.set_result(b"")
+
     @property
     def closed(self) -> bool:
         return self._reply.done()
@@ -41,7 +46,7 @@ class HttpReturn:
     async def wait(self, timeout: float) -> bytes | None:
         try:
             async with asyncio.timeout(timeout):
-                return await asyncio.shield(self._reply)
+                return await asyncio.shield(self._reply) or None
         except TimeoutError:
             return None
         finally:

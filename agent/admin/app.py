@@ -22,7 +22,7 @@ from wallet.errors import (
 
 from ..errors import ConfigError, ProtocolError
 from ..plugin import AGENT_KEY
-from . import routes_connections, routes_events, routes_invitations
+from . import routes_connections, routes_events, routes_invitations, routes_mediation
 from .openapi import Api, plugin_operation
 
 log = logging.getLogger("moi.admin")
@@ -31,6 +31,7 @@ API = Api(title="moi agent admin API", version="1")
 routes_invitations.register(API)
 routes_connections.register(API)
 routes_events.register(API)
+routes_mediation.register(API)
 
 Middleware = Callable[
     [web.Request, Callable[[web.Request], Awaitable[web.StreamResponse]]],

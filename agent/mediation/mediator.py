@@ -20,7 +20,7 @@ from typing import Any
 
 from protocols.coordinate_mediation import messages as cm
 from protocols.coordinate_mediation import records as cm_records
-from protocols.pickup import delivery_body, type_of
+from protocols.pickup import build_delivery, type_of
 from protocols.routing import parse_forward
 from wallet.didcomm.message import Message
 from wallet.encoding import dumps_compact
@@ -29,6 +29,7 @@ from wallet.errors import MoiError, RecordNotFound
 from ..connections import ConnectionRecord
 from ..lanes import Lanes
 from ..plugin import Family
+from ..sessions import HttpReturn
 from . import queue
 
 log = logging.getLogger("moi.mediator")
@@ -181,6 +182,10 @@ class Mediator:
             return False
         peer = await self.agent.sender.peer_key(connection)
         session = self.agent.sessions.get(peer) if peer else None
+        if isinstance(session, HttpReturn):
+            # A pending HTTP response belongs to the request it answers (a pickup request
+            # gets its delivery there); queued messages wait for pickup or a live socket.
+            session = None
         if session is not None:
             self._connected[peer] = connection_id
         if session is not None and connection_id in self._live:
@@ -200,10 +205,12 @@ class Mediator:
         if not items:
             return False
         family = Family(connection.family)
+        body, attached = build_delivery(family, items, None)
         message = Message(
             type=type_of(family, "delivery"),
-            body=delivery_body(family, items, None),
+            body=body,
             id=str(uuid.uuid4()),
+            attachments=tuple(attached),
         )
         try:
             data = await self.agent.sender.pack_for(message, connection)

@@ -8,6 +8,7 @@ age) turn a flood into a clear refusal instead of an exhausted disk.
 
 from __future__ import annotations
 
+import hashlib
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -72,10 +73,17 @@ class Queued:
         return cls(**dict(data))
 
 
+def _route_id(recipient: str) -> str:
+    # A did:peer:2 with services can outgrow the store's id limit; file long ones by digest.
+    if len(recipient) <= 256:
+        return recipient
+    return "sha256:" + hashlib.sha256(recipient.encode("utf-8")).hexdigest()
+
+
 async def route_for(store: Store, recipient: str) -> str | None:
     """The mediated connection a recipient key (v1 verkey / v2 DID) belongs to."""
     try:
-        return (await store.get(ROUTE, recipient)).json()["connection_id"]
+        return (await store.get(ROUTE, _route_id(recipient))).json()["connection_id"]
     except RecordNotFound:
         return None
 
@@ -86,14 +94,16 @@ async def add_route(store: Store, recipient: str, connection_id: str) -> bool:
     if current is not None:
         return current == connection_id
     value = dumps_compact({"connection_id": connection_id, "recipient": recipient})
-    await store.add(ROUTE, recipient, value.encode("utf-8"), {"connection_id": connection_id})
+    await store.add(
+        ROUTE, _route_id(recipient), value.encode("utf-8"), {"connection_id": connection_id}
+    )
     return True
 
 
 async def remove_route(store: Store, recipient: str, connection_id: str) -> bool:
     if await route_for(store, recipient) != connection_id:
         return False
-    await store.delete(ROUTE, recipient)
+    await store.delete(ROUTE, _route_id(recipient))
     return True
 
 
@@ -136,7 +146,7 @@ async def enqueue(
             CATEGORY,
             item.id,
             dumps_compact(item.to_json()).encode("utf-8"),
-            {"connection_id": connection_id, "recipient": recipient, "~seq": item.seq},
+            {"connection_id": connection_id, "recipient": _route_id(recipient), "~seq": item.seq},
         )
     return item
 
@@ -164,7 +174,7 @@ async def pending(
 ) -> list[Queued]:
     query: dict[str, Any] = {"connection_id": connection_id}
     if recipient is not None:
-        query["recipient"] = recipient
+        query["recipient"] = _route_id(recipient)
     records = await store.find(CATEGORY, query, order_by="~seq", limit=limit)
     return [Queued.from_json(r.json()) for r in records]
 
@@ -172,7 +182,7 @@ async def pending(
 async def count(store: Store, connection_id: str, recipient: str | None = None) -> int:
     query: dict[str, Any] = {"connection_id": connection_id}
     if recipient is not None:
-        query["recipient"] = recipient
+        query["recipient"] = _route_id(recipient)
     return await store.count(CATEGORY, query)
 
 

@@ -30,6 +30,17 @@ _DIDCOMM_TYPES = (
 MAX_REPLY = 1024 * 1024
 
 
+async def _read_bounded(resp: aiohttp.ClientResponse, limit: int) -> bytes | None:
+    """The whole body, or None once it passes ``limit`` (a peer cannot make us buffer more)."""
+    chunks, size = [], 0
+    async for chunk in resp.content.iter_chunked(65536):
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 class Outbound:
     def __init__(self, *, timeout: float = 15.0, limit: int = 100) -> None:
         self._timeout = aiohttp.ClientTimeout(total=timeout, connect=5.0)
@@ -63,8 +74,8 @@ class Outbound:
                 if 200 <= resp.status < 300:
                     if resp.status != 200 or resp.content_type not in _DIDCOMM_TYPES:
                         return None
-                    body = await resp.content.read(MAX_REPLY + 1)
-                    return body if 0 < len(body) <= MAX_REPLY else None
+                    body = await _read_bounded(resp, MAX_REPLY)
+                    return body or None
                 detail = (await resp.content.read(300)).decode("utf-8", "replace")
                 message = f"{endpoint} answered HTTP {resp.status}: {' '.join(detail.split())}"
                 if 400 <= resp.status < 500 and resp.status not in _RETRYABLE_4XX:

@@ -37,20 +37,27 @@ def attachment(family: Family, item_id: str, message: Mapping[str, Any]) -> dict
     return {"id": item_id, "data": {"json": dict(message)}}
 
 
-def delivery_body(family: Family, items: list[Any], recipient: str | None) -> dict[str, Any]:
+def build_delivery(
+    family: Family, items: list[Any], recipient: str | None
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Body and attachments of a delivery: v1 carries them in ``~attach`` (in the body, as
+    Aries decorators are), v2 in the message's own ``attachments``."""
     body: dict[str, Any] = {}
     if recipient:
         body[RECIPIENT_FIELD[family]] = recipient
-    key = "~attach" if family is Family.V1 else "attachments"
-    body[key] = [attachment(family, i.id, i.message) for i in items]
-    return body
+    attached = [attachment(family, i.id, i.message) for i in items]
+    if family is Family.V1:
+        body["~attach"] = attached
+        return body, []
+    return body, attached
 
 
 def read_attachments(family: Family, message: Any) -> list[tuple[str, bytes]]:
     """(id, packed message) of each delivered attachment; malformed ones are refused."""
-    raw = message.body.get("~attach") if family is Family.V1 else message.attachments
-    if raw is None and family is Family.V2:
-        raw = message.body.get("attachments")
+    if family is Family.V1:
+        raw = message.body.get("~attach")
+    else:
+        raw = list(message.attachments) or message.body.get("attachments")
     if not isinstance(raw, (list, tuple)) or len(raw) > MAX_LIMIT:
         raise RemoteProtocolError("a delivery needs a list of attachments", "e.p.msg.invalid")
     out = []
@@ -130,7 +137,8 @@ def handlers(family: Family) -> dict[str, Handler]:
         if not items:
             await _status(ctx, mediator, connection_id, recipient)
             return
-        ctx.reply(type_of(family, "delivery"), delivery_body(family, items, None))
+        body, attached = build_delivery(family, items, None)
+        ctx.reply(type_of(family, "delivery"), body, attachments=attached)
 
     async def messages_received(ctx: HandlerContext) -> None:
         mediator, connection_id = await _mediator(ctx)
