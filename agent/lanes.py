@@ -1,8 +1,9 @@
 """Keyed serial workers: one task per key, started on demand, gone when idle.
 
 Both queues (inbox and outbox) keep order per relationship and run relationships in
-parallel; this is the shared part: wake a key's lane when new work is committed, and never
-miss work committed while the lane was deciding to stop.
+parallel; this is the shared part: wake a key's lane when new work is committed, never miss
+work committed while the lane was deciding to stop, and retry a lane that failed (with
+backoff) rather than leave its work waiting for the next notification.
 """
 
 from __future__ import annotations
