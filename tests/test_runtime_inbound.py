@@ -31,6 +31,7 @@ from hypothesis import strategies as st
 
 from agent.config import Config
 from agent.runtime import Agent
+from agent.transport.inbound import READ_TIMEOUT
 from protocols.out_of_band import actions
 from tests.agent_procs import AgentProcess, LoopThread, Swarm, free_port, wait_until
 from wallet import Wallet
@@ -40,7 +41,6 @@ pytestmark = pytest.mark.slow
 
 MAX_BYTES = 16 * 1024
 EXAMPLES = int(os.environ.get("EX", 2000))
-READ_TIMEOUT = 30.0  # agent/transport/inbound.py
 BASIC = {
     "v1": "https://didcomm.org/basicmessage/1.0/message",
     "v2": "https://didcomm.org/basicmessage/2.0/message",
