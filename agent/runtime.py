@@ -263,8 +263,15 @@ class Agent:
             endpoints, routing_keys = mediated
         else:
             endpoints, routing_keys = self.own_endpoints(), []
+        # Aries agents look for the v1 service form (RFC 0067) alone: a v2 DIDCommMessaging
+        # service, even one accepting RFC 0019 envelopes, leaves them with nowhere to send.
+        service_type = "did-communication" if family is Family.V1 else "DIDCommMessaging"
         did = await self.wallet.create_did(
-            method, endpoints=endpoints, routing_keys=routing_keys, label=label
+            method,
+            endpoints=endpoints,
+            routing_keys=routing_keys,
+            label=label,
+            service_type=service_type,
         )
         if mediated is not None:
             await self.mediation.register(did, family)

@@ -40,6 +40,7 @@ from .did import (
     default_registry,
     long_to_short,
 )
+from .did.service import DIDCOMM_V1, DIDCOMM_V2
 from .didcomm.message import BASIC_MESSAGE_V2, Message, to_aries
 from .didcomm.packing import Mode, Unpacked, did_of, pack, pack_v1, unpack
 from .encoding import b64url_decode, b64url_encode, dumps_compact
@@ -237,11 +238,14 @@ class Wallet:
         accept: Sequence[str] = DEFAULT_ACCEPT,
         label: str | None = None,
         metadata: Mapping[str, Any] | None = None,
+        service_type: str = DIDCOMM_V2,
     ) -> str:
         """Create a DID of ``method`` (key, peer2, peer4) with fresh keys; return the DID.
 
         did:peer DIDs get an Ed25519 authentication key and a separate X25519 key agreement
         key, and one DIDCommMessaging service per endpoint. did:key has no services.
+        ``service_type="did-communication"`` writes the DIDComm v1 form (Aries RFC 0067)
+        instead, for a DID that only v1 (Aries) peers use: they look for that form alone.
         """
         if method not in DID_METHODS:
             raise InputError(f"unknown DID method {method[:40]!r}; use one of {DID_METHODS}")
@@ -253,9 +257,11 @@ class Wallet:
             raise InputError(f"a label is at most {_MAX_LABEL} characters")
         if method == "key" and (endpoints or routing_keys):
             raise InputError("a did:key cannot carry service endpoints; use peer2 or peer4")
+        if service_type not in (DIDCOMM_V2, DIDCOMM_V1):
+            raise InputError(f"service_type is {DIDCOMM_V2!r} or {DIDCOMM_V1!r}")
         services = [
             {
-                "type": "DIDCommMessaging",
+                "type": DIDCOMM_V2,
                 "serviceEndpoint": {
                     "uri": uri,
                     "accept": list(accept),
@@ -264,6 +270,20 @@ class Wallet:
             }
             for uri in endpoints
         ]
+        if service_type == DIDCOMM_V1:
+            # The v1 envelope is addressed to the Ed25519 key (#key-1 of a did:peer:4, #key-2
+            # of a did:peer:2, as their keys are numbered below).
+            recipient = "#key-2" if method == "peer2" else "#key-1"
+            services = [
+                {
+                    "type": DIDCOMM_V1,
+                    "priority": i,
+                    "recipientKeys": [recipient],
+                    "routingKeys": list(routing_keys),
+                    "serviceEndpoint": uri,
+                }
+                for i, uri in enumerate(endpoints)
+            ]
         signing = PrivateKey.generate(KeyType.ED25519)
         short_form = None
         if method == "key":
