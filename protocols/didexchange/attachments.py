@@ -71,7 +71,11 @@ def verify_attachment(attachment: Any, expected_key: PublicKey | None) -> bytes:
         raise RemoteProtocolError(
             "the attachment is not signed by the invitation's key", "e.p.msg.invalid"
         )
-    if not signer.verify(signature, f"{protected_b64}.{encoded}".encode("ascii")):
+    # The JWS signs BASE64URL(payload) (RFC 7515, unpadded) whatever alphabet and padding
+    # the attachment's "base64" uses: deployed agents send standard padded base64 and sign
+    # the base64url form, so the signing input is rebuilt from the decoded bytes.
+    signing_input = f"{protected_b64}.{b64url_encode(payload)}".encode("ascii")
+    if not signer.verify(signature, signing_input):
         raise RemoteProtocolError("the attachment's signature does not verify", "e.p.msg.invalid")
     return payload
 
