@@ -4,6 +4,7 @@ requester knows the new DID comes from whoever made the invitation."""
 
 from __future__ import annotations
 
+import base64
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -24,7 +25,12 @@ Signer = Callable[[bytes], Awaitable[bytes]]
 
 
 async def sign_attachment(data: bytes, key: PublicKey, sign: Signer, mime: str) -> dict[str, Any]:
-    """A base64 attachment with a detached JWS by ``key`` (EdDSA) over it."""
+    """A base64 attachment with a detached JWS by ``key`` (EdDSA) over it.
+
+    ``base64`` is written in the standard alphabet with padding, as deployed Aries agents
+    write it and as ACA-Py's schema demands (it refuses ``-`` and ``_``); the JWS signs the
+    unpadded base64url form of the same bytes, as RFC 7515 defines the signing input.
+    """
     encoded = b64url_encode(data)
     kid = create_did_key(key)
     protected = b64url_encode(
@@ -35,7 +41,7 @@ async def sign_attachment(data: bytes, key: PublicKey, sign: Signer, mime: str) 
         "@id": str(uuid.uuid4()),
         "mime-type": mime,
         "data": {
-            "base64": encoded,
+            "base64": base64.b64encode(data).decode("ascii"),
             "jws": {
                 "header": {"kid": kid},
                 "protected": protected,
