@@ -17,6 +17,7 @@ from protocols.out_of_band import records as invitations
 from wallet.did import did_key_public_key
 from wallet.didcomm.message import Message
 from wallet.errors import MoiError, ResolutionError
+from wallet.keys import KeyType, PublicKey
 
 from .attachments import sign_attachment, verify_attachment
 from .messages import Complete, Request, Response
@@ -97,11 +98,7 @@ async def handle_response(ctx: HandlerContext) -> None:
         )
     if ctx.message.thid != connection.thread_id:
         raise RemoteProtocolError("the response is on another thread", "response_not_accepted")
-    invitation_key = None
-    if connection.their_service and connection.their_service.recipient_keys:
-        first = connection.their_service.recipient_keys[0]
-        if first.startswith("did:key:"):
-            invitation_key = did_key_public_key(first)
+    invitation_key = await _invitation_key(ctx, connection)
     if response.did_rotate is not None:
         signed = verify_attachment(response.did_rotate, invitation_key)
         if signed.decode("utf-8", "replace") != response.did:
@@ -130,6 +127,37 @@ async def handle_response(ctx: HandlerContext) -> None:
     )
     _save(ctx, completed, "connection.completed")
     ctx.send(complete, connection.id)
+
+
+async def _invitation_key(ctx: HandlerContext, connection: ConnectionRecord) -> PublicKey | None:
+    """The key the invitation named: a did:key of an inline service, or the recipient key of
+    the DID the invitation gave as its service (its first v1 service's, else its first
+    Ed25519 key, the one the request was encrypted to)."""
+    if not (connection.their_service and connection.their_service.recipient_keys):
+        return None
+    first = connection.their_service.recipient_keys[0]
+    if first.startswith("did:key:"):
+        return did_key_public_key(first)
+    if not first.startswith("did:"):
+        return None
+    try:
+        doc = await ctx.services["wallet"].resolve(first)
+        for service in doc.didcomm_services():
+            for ref in service.recipient_keys:
+                if ref.startswith("did:key:"):
+                    key = did_key_public_key(ref.split("#", 1)[0])
+                else:
+                    key = doc.method(ref).public_key
+                if key.type is KeyType.ED25519:
+                    return key
+        for method in doc.verification_methods:
+            if method.public_key.type is KeyType.ED25519:
+                return method.public_key
+    except MoiError as err:
+        raise RemoteProtocolError(
+            f"cannot resolve the invitation's DID: {err}", "response_not_accepted"
+        ) from err
+    return None
 
 
 async def handle_complete(ctx: HandlerContext) -> None:
