@@ -20,6 +20,8 @@ from urllib.parse import urlsplit
 from .errors import ConfigError
 
 _MAX_CONFIG_BYTES = 256 * 1024
+#: In the home: where the running agent tells the CLI its admin URL and key (mode 0600).
+ADMIN_FILE = "admin.json"
 
 
 def _meta(help: str, *, flag: bool = True, short: str | None = None) -> dict[str, Any]:

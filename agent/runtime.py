@@ -26,7 +26,7 @@ from wallet.didcomm.packing import did_of
 from wallet.errors import MoiError, RecordNotFound
 
 from . import inbox
-from .config import Config
+from .config import ADMIN_FILE, Config
 from .connections import Connections, canonical_did
 from .dispatcher import Dispatcher
 from .errors import RemoteProtocolError
@@ -43,8 +43,6 @@ from .transport.inbound import build_app
 from .transport.outbound import Outbound
 
 log = logging.getLogger("moi.agent")
-
-ADMIN_FILE = "admin.json"
 
 
 class Agent:

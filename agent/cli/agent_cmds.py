@@ -16,7 +16,6 @@ from typing import Any
 from wallet.errors import InputError, RecordNotFound
 
 from .. import config as config_mod
-from ..runtime import Agent
 from .client import AdminClient
 from .home import Home, open_wallet
 
@@ -100,6 +99,8 @@ async def _admin_key(wallet: Any) -> str:
 
 
 async def cmd_start(args: argparse.Namespace) -> None:
+    from ..runtime import Agent
+
     config = config_mod.resolve(args)
     home = Home.locate(args.home)
     logging.basicConfig(

@@ -7,12 +7,10 @@ import os
 import stat
 from typing import Any
 
-import aiohttp
-
 from wallet.errors import InputError, MoiError
 
+from ..config import ADMIN_FILE
 from ..errors import AgentNotRunning
-from ..runtime import ADMIN_FILE
 from .home import Home
 
 
@@ -42,7 +40,7 @@ class AdminClient:
     def __init__(self, url: str, key: str | None, *, timeout: float = 60.0) -> None:
         self.url = url.rstrip("/")
         self.headers = {"X-API-Key": key} if key else {}
-        self.timeout = aiohttp.ClientTimeout(total=timeout)
+        self.timeout = timeout
 
     @classmethod
     def for_home(cls, home: Home, *, timeout: float = 60.0) -> AdminClient:
@@ -53,8 +51,11 @@ class AdminClient:
     async def call(
         self, method: str, path: str, *, body: Any = None, params: dict[str, Any] | None = None
     ) -> Any:
+        import aiohttp  # the CLI's commands that never call the agent do not pay for it
+
+        timeout = aiohttp.ClientTimeout(total=self.timeout)
         try:
-            async with aiohttp.ClientSession(timeout=self.timeout, headers=self.headers) as http:
+            async with aiohttp.ClientSession(timeout=timeout, headers=self.headers) as http:
                 async with http.request(method, self.url + path, json=body, params=params) as resp:
                     text = await resp.text()
                     if resp.status == 204:

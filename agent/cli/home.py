@@ -7,12 +7,14 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import base58
 
-from wallet import Wallet
 from wallet.errors import InputError, WalletNotFound
-from wallet.storage import KDF_LEVELS
+
+if TYPE_CHECKING:
+    from wallet import Wallet
 
 WALLET_FILE = "wallet.db"
 DEFAULT_KDF = "argon2id-interactive"
@@ -75,6 +77,8 @@ def _passphrase(*, confirm: bool) -> str:
 def _kdf_from_env() -> str:
     # Test suites create many wallets; Argon2id at the interactive level costs them seconds
     # each. The level is recorded in the wallet, so opening needs no setting.
+    from wallet.storage import KDF_LEVELS
+
     name = os.environ.get("MOI_KDF") or DEFAULT_KDF
     if name not in KDF_LEVELS:
         raise InputError(f"MOI_KDF must be one of {', '.join(sorted(KDF_LEVELS))}")
@@ -82,6 +86,8 @@ def _kdf_from_env() -> str:
 
 
 async def create_wallet(home: Home) -> Wallet:
+    from wallet import Wallet
+
     kdf = _kdf_from_env()
     raw_key = _raw_key_from_env()
     passphrase = None if raw_key is not None else _passphrase(confirm=True)
@@ -90,6 +96,8 @@ async def create_wallet(home: Home) -> Wallet:
 
 
 async def open_wallet(home: Home) -> Wallet:
+    from wallet import Wallet
+
     if not home.initialised:
         raise WalletNotFound(f"no wallet in {home.path}; run 'moi init' first")
     raw_key = _raw_key_from_env()
