@@ -80,7 +80,12 @@ def loads_strict(
 ) -> Any:
     """Parse JSON strictly: bounded size, UTF-8, no NaN/Infinity, no duplicate keys."""
     if isinstance(data, str):
-        size = len(data.encode("utf-8", errors="surrogatepass"))
+        # Encoding only to measure is costly; a string of n characters is at most 4n bytes.
+        size = (
+            len(data)
+            if len(data) * 4 <= max_bytes
+            else len(data.encode("utf-8", errors="surrogatepass"))
+        )
     elif isinstance(data, (bytes, bytearray, memoryview)):
         size = len(data)
         try:
@@ -92,7 +97,7 @@ def loads_strict(
     if size > max_bytes:
         raise TooLargeError(f"{what} is {size} bytes, over the limit of {max_bytes}")
     try:
-        return json.loads(data, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
+        return _STRICT.decode(data)
     except InputError:
         raise
     except RecursionError as err:

@@ -69,13 +69,16 @@ def _constant(name: str) -> Any:
     raise MalformedEnvelope(f"a JOSE header must not contain {name}")
 
 
+_DECODER = json.JSONDecoder(object_pairs_hook=_pairs, parse_constant=_constant)
+
+
 def decode_header(text: Any, what: str) -> dict[str, Any]:
     """A base64url-encoded JSON object header, parsed strictly and bounded."""
     if isinstance(text, str) and len(text) > MAX_HEADER_BYTES * 4 // 3 + 4:
         raise MalformedEnvelope(f"{what} is over the limit of {MAX_HEADER_BYTES} bytes")
     raw = b64d(text, what)
     try:
-        value = json.loads(raw.decode("utf-8"), object_pairs_hook=_pairs, parse_constant=_constant)
+        value = _DECODER.decode(raw.decode("utf-8"))
     except MalformedEnvelope:
         raise
     except UnicodeDecodeError:
