@@ -39,8 +39,10 @@ log = logging.getLogger("moi.dispatcher")
 
 PROBLEM_V1 = "https://didcomm.org/report-problem/1.0/problem-report"
 PROBLEM_V2 = "https://didcomm.org/report-problem/2.0/problem-report"
-#: a peer's problem report about our problem report would ping-pong forever
-_NO_PROBLEM_FOR = ("report-problem/",)
+#: Every protocol may adopt problem-report (RFC 0035), as ``problem-report`` or
+#: ``problem_report`` (ACA-Py's generic one is ``notification/1.0/problem-report``): answering
+#: a peer's report, in whatever protocol, with one of ours would ping-pong forever.
+_PROBLEM_NAMES = frozenset({"problem-report", "problem_report"})
 
 
 class KeyedLock:
@@ -178,7 +180,7 @@ class Dispatcher:
                 },
             )
         ]
-        if any(marker in message.type for marker in _NO_PROBLEM_FOR):
+        if message.type.rpartition("/")[2] in _PROBLEM_NAMES:
             return out
         if ctx.family is Family.V1:
             report = Message(
