@@ -20,6 +20,14 @@ from .plugin import PLUGIN_API_VERSION, Family, Handler, ProtocolPlugin, split_t
 log = logging.getLogger("moi.registry")
 
 ENTRY_POINT_GROUP = "moi.protocols"
+#: The generic problem report of each family, whose handler also takes the reports other
+#: protocols adopt (RFC 0035: ``<protocol>/problem-report`` or ``problem_report``; Aries
+#: agents send their generic one as ``notification/1.0/problem-report``).
+REPORT_PROBLEM = {
+    Family.V1: "https://didcomm.org/report-problem/1.0",
+    Family.V2: "https://didcomm.org/report-problem/2.0",
+}
+PROBLEM_NAMES = frozenset({"problem-report", "problem_report"})
 
 
 class PluginError(MoiError):
@@ -83,10 +91,12 @@ class Registry:
         if plugin is None:
             # Minor versions are compatible (RFC 0003): 1.1 is served by a 1.0 handler.
             plugin = self._same_major(family, piuri)
-        if plugin is None:
-            return None
-        handler = plugin.handlers.get(name)
-        return (plugin, handler) if handler is not None else None
+        handler = plugin.handlers.get(name) if plugin is not None else None
+        if handler is None and name in PROBLEM_NAMES:
+            # A protocol's adopted report that no plugin of that protocol takes itself.
+            plugin = self.plugins.get((family, REPORT_PROBLEM[family]))
+            handler = plugin.handlers.get("problem-report") if plugin is not None else None
+        return (plugin, handler) if plugin is not None and handler is not None else None
 
     def _same_major(self, family: Family, piuri: str) -> ProtocolPlugin | None:
         base, _, version = piuri.rpartition("/")
