@@ -37,7 +37,9 @@ from .registry import Registry
 
 log = logging.getLogger("moi.dispatcher")
 
-PROBLEM_V1 = "https://didcomm.org/report-problem/1.0/problem-report"
+#: RFC 0035 names it report-problem/1.0, but deployed Aries agents (ACA-Py, Credo) send and
+#: understand only this name; moi reads both.
+PROBLEM_V1 = "https://didcomm.org/notification/1.0/problem-report"
 PROBLEM_V2 = "https://didcomm.org/report-problem/2.0/problem-report"
 #: Every protocol may adopt problem-report (RFC 0035), as ``problem-report`` or
 #: ``problem_report`` (ACA-Py's generic one is ``notification/1.0/problem-report``): answering
