@@ -85,6 +85,16 @@ class Config:
     queue_max_age: int = field(
         default=7 * 24 * 3600, metadata=_meta("mediator: seconds a message is held")
     )
+    queue_max_message_bytes: int = field(
+        default=1024 * 1024, metadata=_meta("mediator: largest message held for a recipient")
+    )
+    forward_rate: int = field(
+        default=200,
+        metadata=_meta("mediator: forwards a second accepted from one client address (0: any)"),
+    )
+    forward_burst: int = field(
+        default=1000, metadata=_meta("mediator: forwards one client address may send at once")
+    )
 
     def __post_init__(self) -> None:
         for name in ("port", "admin_port"):
@@ -97,6 +107,10 @@ class Config:
             raise ConfigError("queue limits must be positive (and bytes at least 1024)")
         if self.queue_max_age < 60:
             raise ConfigError("queue_max_age must be at least 60 seconds")
+        if not 256 <= self.queue_max_message_bytes <= 64 * 1024 * 1024:
+            raise ConfigError("queue_max_message_bytes must be between 256 bytes and 64 MiB")
+        if self.forward_rate < 0 or not 1 <= self.forward_burst <= 1_000_000:
+            raise ConfigError("forward_rate must be >= 0 and forward_burst between 1 and 1000000")
         if self.no_inbound and self.mediator:
             raise ConfigError("a mediator needs its inbound port; drop no_inbound")
         if not 1 <= self.workers <= 1024:

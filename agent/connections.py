@@ -87,6 +87,10 @@ class ConnectionRecord:
     created: float = field(default_factory=time.time)
     updated: float = field(default_factory=time.time)
     problem: str | None = None
+    # DID rotation (v2 ``from_prior``): the JWT our messages carry until the peer has used
+    # the new DID, and the DID it replaces.
+    from_prior: str | None = None
+    previous_did: str | None = None
 
     @classmethod
     def new(cls, *, state: ConnectionState, family: str, role: str, **kw: Any) -> ConnectionRecord:

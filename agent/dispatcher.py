@@ -21,6 +21,7 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
+from protocols.did_rotate import from_prior
 from protocols.out_of_band.v2 import relationship_for
 from wallet.didcomm.message import Message, from_aries
 from wallet.didcomm.packing import did_of
@@ -127,12 +128,31 @@ class Dispatcher:
         except MoiError as err:
             await self.commit([], done=item.finished(inbox.InboxState.FAILED, str(err)))
             return
-        connection, my_did = await self.find_connection(family, message, metadata)
         first: list[Effect] = []
+        try:
+            connection, my_did = await self.find_connection(family, message, metadata)
+            if family is Family.V2:
+                connection, rotated = await self._rotations(message, my_did, connection)
+                first.extend(rotated)
+        except ProtocolError as err:
+            ctx = HandlerContext(
+                message=message,
+                connection=None,
+                records=self.store,
+                family=family,
+                now=time.time(),
+                services=self.services,
+            )
+            await self.commit(
+                self._problem(ctx, err.problem_code, str(err)),
+                done=item.finished(inbox.InboxState.FAILED, str(err)),
+            )
+            return
         if family is Family.V2:
-            connection, first = await relationship_for(
+            connection, made = await relationship_for(
                 self.store, message, metadata, my_did, connection
             )
+            first.extend(made)
         ctx = HandlerContext(
             message=message,
             connection=connection,
@@ -205,6 +225,36 @@ class Dispatcher:
             out.append(Send(did_of(message.frm), report))
         return out
 
+    async def _rotations(
+        self, message: Message, my_did: str | None, connection: ConnectionRecord | None
+    ) -> tuple[ConnectionRecord | None, list[Effect]]:
+        """v2 DID rotation: a valid ``from_prior`` moves the peer's connection to its new DID;
+        a message to our new DID means the peer has switched, so we stop sending ours."""
+        effects: list[Effect] = []
+        if message.from_prior and message.frm:
+            rotation = await from_prior.verify(
+                message.from_prior,
+                message.frm,
+                self.services["wallet"].resolver.resolve_method,
+                now=time.time(),
+            )
+            if connection is None:
+                connection = await self.connections.by_dids(my_did, rotation.prior)
+            if connection is not None and connection.their_did != rotation.new:
+                connection = connection.evolve(
+                    their_did=rotation.new, previous_did=connection.their_did
+                )
+                effects.append(
+                    Save("connection", connection.id, connection.to_json(), connection.tags())
+                )
+                effects.append(Emit("connection.rotated", connection.public_json()))
+        if connection is not None and connection.from_prior and my_did == connection.my_did:
+            connection = connection.evolve(from_prior=None)
+            effects.append(
+                Save("connection", connection.id, connection.to_json(), connection.tags())
+            )
+        return connection, effects
+
     async def find_connection(
         self, family: Family, message: Message, metadata: Mapping[str, Any]
     ) -> tuple[ConnectionRecord | None, str | None]:
@@ -217,7 +267,13 @@ class Dispatcher:
         their_did = None
         if family is Family.V2 and message.frm:
             their_did = did_of(message.frm)
-        return await self.connections.by_dids(my_did, their_did), my_did
+        connection = await self.connections.by_dids(my_did, their_did)
+        if connection is None and their_did is not None:
+            # After we rotated (v2), the peer may still write to our previous DID.
+            found = await self.connections.by_dids(None, their_did)
+            if found is not None and found.previous_did == my_did:
+                connection = found
+        return connection, my_did
 
     # -- committing effects -----------------------------------------------------------------
 

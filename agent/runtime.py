@@ -93,8 +93,10 @@ class Agent:
                     max_messages=config.queue_max_messages,
                     max_bytes=config.queue_max_bytes,
                     max_age=config.queue_max_age,
-                    max_message_bytes=config.max_message_bytes,
+                    max_message_bytes=config.queue_max_message_bytes,
                 ),
+                rate=config.forward_rate,
+                burst=config.forward_burst,
             )
             self.services["mediator"] = self.mediator
             for plugin in (routing.PLUGIN_V1, routing.PLUGIN_V2):
@@ -215,7 +217,8 @@ class Agent:
         if msg_type in routing.FORWARD_TYPES:
             if self.mediator is None:
                 raise RemoteProtocolError("this agent is not a mediator", "e.p.msg.unsupported")
-            return await self.mediator.accept_forward(message, family)
+            client = getattr(session, "remote", None)
+            return await self.mediator.accept_forward(message, family, client)
         if family is Family.V2:
             frm = message.get("from")
             sender = canonical_did(did_of(frm)) if isinstance(frm, str) else None

@@ -132,6 +132,8 @@ class Sender:
             plaintext["to"] = list(to)
             if return_route:
                 plaintext["return_route"] = "all"
+            if connection.from_prior:
+                plaintext["from_prior"] = connection.from_prior
             packed = await self.wallet.pack(
                 plaintext, to=list(to), frm=connection.my_did, mode="authcrypt"
             )

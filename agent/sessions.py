@@ -25,9 +25,10 @@ class Session(Protocol):
 class HttpReturn:
     """The body of one pending HTTP response, filled by the first reply to go back."""
 
-    def __init__(self) -> None:
+    def __init__(self, remote: str | None = None) -> None:
         self._reply: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self.wanted = False
+        self.remote = remote  # the client's address, for per-client limits
 
     async def send(self, data: bytes) -> None:
         if self._reply.done():

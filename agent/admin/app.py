@@ -30,6 +30,7 @@ log = logging.getLogger("moi.admin")
 API = Api(title="moi agent admin API", version="1")
 routes_invitations.register(API)
 routes_connections.register(API)
+routes_connections.register_rotation(API)
 routes_events.register(API)
 routes_mediation.register(API)
 

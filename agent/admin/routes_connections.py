@@ -282,3 +282,53 @@ def _iso_now() -> str:
     from datetime import UTC, datetime
 
     return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def register_rotation(api: Api) -> None:
+    @api.route(
+        "POST",
+        "/connections/{ref}/rotate",
+        summary="Rotate our DID on a connection (v1: DID Rotate 1.0; v2: from_prior)",
+        tag="connections",
+        params=(REF,),
+        response={
+            "type": "object",
+            "properties": {"did": {"type": "string"}, "state": {"type": "string"}},
+            "required": ["did", "state"],
+        },
+        errors=(400, 401, 404),
+    )
+    async def rotate(agent: Any, request: web.Request, ref: str) -> Any:
+        from protocols.did_rotate import PENDING, PIURI, from_prior
+
+        connection = await agent.connections.lookup(ref)
+        _active(connection)
+        family = Family(connection.family)
+        if family is Family.V1:
+            new_did = await agent.create_did("peer4", family, label="rotated")
+            message = Message(
+                type=f"{PIURI}/rotate", body={"to_did": new_did}, id=str(uuid.uuid4())
+            )
+            pending = {"connection_id": connection.id, "new_did": new_did}
+            await agent.commit([Save(PENDING, message.id, pending), Send(connection.id, message)])
+            return {"did": new_did, "state": "pending"}
+        old_doc = await agent.wallet.resolve(connection.my_did)
+        auth = next(m for m in old_doc.authentication_keys() if m.public_key.type.can_sign)
+        secret = await agent.wallet.secret_for(auth.id)
+        if secret is None:
+            raise RemoteProtocolError("this wallet no longer holds the current DID's key")
+        new_did = await agent.create_did("peer2", family, label="rotated")
+        rotated = connection.evolve(
+            my_did=new_did,
+            previous_did=connection.my_did,
+            from_prior=from_prior.sign(auth.id, secret, new_did),
+        )
+        ping = Message(type=PING[family], body={"response_requested": True}, id=str(uuid.uuid4()))
+        await agent.commit(
+            [
+                Save("connection", rotated.id, rotated.to_json(), rotated.tags()),
+                Emit("connection.rotated", rotated.public_json()),
+                Send(rotated.id, ping),
+            ]
+        )
+        return {"did": new_did, "state": "sent"}

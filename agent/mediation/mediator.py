@@ -27,10 +27,12 @@ from wallet.encoding import dumps_compact
 from wallet.errors import MoiError, RecordNotFound
 
 from ..connections import ConnectionRecord
+from ..errors import RemoteProtocolError
 from ..lanes import Lanes
 from ..plugin import Family
 from ..sessions import HttpReturn
 from . import queue
+from .refusals import ForwardRefused, RateLimited, RateLimiter, UnknownRecipient
 
 log = logging.getLogger("moi.mediator")
 
@@ -47,12 +49,15 @@ class Mediator:
         auto_grant: bool,
         deny: Sequence[str] = (),
         limits: queue.Limits | None = None,
+        rate: float = 0.0,
+        burst: int = 1,
     ) -> None:
         self.agent = agent
         self.store = agent.store
         self.auto_grant = auto_grant
         self.deny = {d for d in deny if d}
         self.limits = limits or queue.Limits()
+        self.rate_limiter = RateLimiter(rate, burst)
         self._live: set[str] = set()
         self._in_flight: dict[str, dict[str, float]] = {}
         self._connected: dict[str, str] = {}  # peer key -> connection id, sessions seen here
@@ -102,19 +107,37 @@ class Mediator:
 
     # -- the queue ----------------------------------------------------------------------------
 
-    async def accept_forward(self, message: Mapping[str, Any], family: Family) -> str:
-        """Queue a forward's inner message for its recipient (before acknowledging it)."""
-        forward = parse_forward(message, family)
-        connection_id = await queue.route_for(self.store, forward.recipient)
-        if connection_id is None:
-            raise queue.UnknownRecipient("no recipient with that key is mediated here")
-        await queue.enqueue(
-            self.store,
-            connection_id=connection_id,
-            recipient=forward.recipient,
-            message=forward.message,
-            limits=self.limits,
-        )
+    async def accept_forward(
+        self, message: Mapping[str, Any], family: Family, client: str | None = None
+    ) -> str:
+        """Queue a forward's inner message for its recipient (before acknowledging it).
+
+        ``client`` is the address the forward came from, for the rate limit. A refusal is a
+        :class:`ForwardRefused` (its HTTP status and problem report), and queues nothing.
+        """
+        try:
+            wait = self.rate_limiter.take(client)
+            if wait:
+                raise RateLimited(
+                    f"too many forwards from this address; retry in {wait:.1f} s", wait
+                )
+            try:
+                forward = parse_forward(message, family)
+            except RemoteProtocolError as err:
+                raise ForwardRefused(str(err), err.problem_code) from None
+            connection_id = await queue.route_for(self.store, forward.recipient)
+            if connection_id is None:
+                raise UnknownRecipient("no recipient with that key is mediated here")
+            await queue.enqueue(
+                self.store,
+                connection_id=connection_id,
+                recipient=forward.recipient,
+                message=forward.message,
+                limits=self.limits,
+            )
+        except ForwardRefused as refused:
+            log.info("refused a forward from %s: %s", client or "an unknown address", refused)
+            raise refused.about(family, message) from None
         self.lanes.notify(connection_id)
         return "queued"
 

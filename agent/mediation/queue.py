@@ -16,27 +16,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from wallet.encoding import dumps_compact
-from wallet.errors import RecordNotFound
+from wallet.errors import DuplicateRecord, RecordNotFound
 from wallet.storage import Store
 
-from ..errors import ProtocolError
+from ..errors import RemoteProtocolError
 from ..ids import SEQ
+from .refusals import MessageTooLarge, QueueFull
 
 CATEGORY = "mediator-queue"
 ROUTE = "mediator-route"
 USAGE = "mediator-usage"
-
-
-class QueueFull(ProtocolError):
-    """The recipient's queue is at its limit; the sender should retry later."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message, "e.p.req.queue-full")
-
-
-class UnknownRecipient(ProtocolError):
-    def __init__(self, message: str) -> None:
-        super().__init__(message, "e.p.msg.unknown-recipient")
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,15 +111,29 @@ async def enqueue(
 ) -> Queued:
     size = len(dumps_compact(dict(message)))
     if size > limits.max_message_bytes:
-        raise QueueFull(
+        raise MessageTooLarge(
             f"the message is {size} bytes, over the limit of {limits.max_message_bytes}"
         )
+    try:
+        return await _enqueue(store, connection_id, recipient, message, size, limits)
+    except DuplicateRecord:
+        # Two first messages for one recipient raced to create its usage counter; the
+        # loser's transaction rolled back whole, and now the counter exists.
+        return await _enqueue(store, connection_id, recipient, message, size, limits)
+
+
+async def _enqueue(
+    store: Store,
+    connection_id: str,
+    recipient: str,
+    message: Mapping[str, Any],
+    size: int,
+    limits: Limits,
+) -> Queued:
     async with store.transaction() as tx:
-        held = await tx.find(CATEGORY, {"connection_id": connection_id})
-        count = len(held)
-        if count >= limits.max_messages:
-            raise QueueFull(f"the recipient's queue holds {count} messages, its limit")
-        used = sum(r.json()["size"] for r in held)
+        held, used = await _usage(tx, connection_id)
+        if held >= limits.max_messages:
+            raise QueueFull(f"the recipient's queue holds {held} messages, its limit")
         if used + size > limits.max_bytes:
             raise QueueFull(f"the recipient's queue holds {used} bytes, at its limit")
         item = Queued(
@@ -148,25 +151,32 @@ async def enqueue(
             dumps_compact(item.to_json()).encode("utf-8"),
             {"connection_id": connection_id, "recipient": _route_id(recipient), "~seq": item.seq},
         )
+        await _set_usage(tx, connection_id, held + 1, used + size)
     return item
 
 
 async def _usage(tx: Store, connection_id: str) -> tuple[int, int]:
     """(messages, bytes) queued for a connection, kept in one locked counter record so that
-    the limits hold under concurrent senders without counting the queue each time."""
+    the limits hold under concurrent senders (and mediator processes) without reading the
+    whole queue for every message."""
     try:
         data = (await tx.get(USAGE, connection_id, for_update=True)).json()
     except RecordNotFound:
-        return 0, 0
+        # No counter yet: count what is there (nothing, unless it was lost) and create it,
+        # so that the next sender finds it to lock.
+        held = await tx.find(CATEGORY, {"connection_id": connection_id})
+        count, used = len(held), sum(r.json()["size"] for r in held)
+        await tx.add(USAGE, connection_id, _usage_value(count, used))
+        return count, used
     return int(data["count"]), int(data["bytes"])
 
 
+def _usage_value(count: int, used: int) -> bytes:
+    return dumps_compact({"count": max(0, count), "bytes": max(0, used)}).encode("utf-8")
+
+
 async def _set_usage(tx: Store, connection_id: str, count: int, used: int) -> None:
-    value = dumps_compact({"count": max(0, count), "bytes": max(0, used)}).encode("utf-8")
-    try:
-        await tx.update(USAGE, connection_id, value)
-    except RecordNotFound:
-        await tx.add(USAGE, connection_id, value)
+    await tx.update(USAGE, connection_id, _usage_value(count, used))
 
 
 async def pending(
@@ -187,23 +197,29 @@ async def count(store: Store, connection_id: str, recipient: str | None = None) 
 
 
 async def remove(store: Store, connection_id: str, ids: Sequence[str]) -> int:
-    """Remove delivered messages — only the caller's own (another's ids are ignored)."""
-    removed = freed = 0
+    """Remove delivered messages of this connection's queue; ids already gone are skipped
+    (an acknowledgement may come twice). An id of another recipient's queue refuses the
+    whole request and removes nothing."""
     async with store.transaction() as tx:
-        held, used = await _usage(tx, connection_id)
-        for item_id in ids:
+        found = []
+        for item_id in dict.fromkeys(ids):
             try:
-                record = await tx.get(CATEGORY, item_id)
+                record = await tx.get(CATEGORY, item_id, for_update=True)
             except RecordNotFound:
                 continue
             if record.tags.get("connection_id") != connection_id:
-                continue
-            freed += record.json()["size"]
-            await tx.delete(CATEGORY, item_id)
-            removed += 1
-        if removed:
-            await _set_usage(tx, connection_id, held - removed, used - freed)
-    return removed
+                raise RemoteProtocolError(
+                    "a message id in the list is not in your queue", "e.p.req.forbidden"
+                )
+            found.append(record)
+        if not found:
+            return 0
+        held, used = await _usage(tx, connection_id)
+        for record in found:
+            await tx.delete(CATEGORY, record.id)
+        freed = sum(r.json()["size"] for r in found)
+        await _set_usage(tx, connection_id, held - len(found), used - freed)
+    return len(found)
 
 
 async def purge_expired(store: Store, limits: Limits, now: float) -> int:

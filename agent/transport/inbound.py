@@ -47,9 +47,10 @@ def _reply_type(reply: bytes) -> str:
 class Session:
     """An open WebSocket a peer connected with; replies can go back over it."""
 
-    def __init__(self, ws: web.WebSocketResponse) -> None:
+    def __init__(self, ws: web.WebSocketResponse, remote: str | None = None) -> None:
         self.ws = ws
         self.wanted = False
+        self.remote = remote  # the client's address, for per-client limits
 
     async def send(self, data: bytes) -> None:
         await self.ws.send_str(data.decode("utf-8"))
@@ -69,6 +70,17 @@ def status_for(err: MoiError) -> int:
     return 400
 
 
+def _refusal(err: MoiError) -> web.Response:
+    # An error may shape its own answer (a mediator's refused forward: its status, a
+    # Retry-After and a problem report for a sender that cannot be written to otherwise).
+    answer = getattr(err, "answer", None)
+    status = getattr(err, "http_status", None)
+    if callable(answer) and isinstance(status, int):
+        headers = getattr(err, "headers", dict)()
+        return web.json_response(answer(), status=status, headers=headers)
+    return web.json_response({"error": str(err)[:500]}, status=status_for(err))
+
+
 def build_app(receive: Receive, *, max_bytes: int) -> web.Application:
     app = web.Application(client_max_size=max_bytes)
 
@@ -84,11 +96,11 @@ def build_app(receive: Receive, *, max_bytes: int) -> web.Application:
             )
         if not data:
             return web.json_response({"error": "empty body"}, status=400)
-        reply_to = HttpReturn()
+        reply_to = HttpReturn(request.remote)
         try:
             outcome = await receive(data, reply_to)
         except MoiError as err:
-            return web.json_response({"error": str(err)[:500]}, status=status_for(err))
+            return _refusal(err)
         if reply_to.wanted:
             # return_route: the reply (if one comes quickly) travels in this response.
             reply = await reply_to.wait(RETURN_ROUTE_WAIT)
@@ -99,7 +111,7 @@ def build_app(receive: Receive, *, max_bytes: int) -> web.Application:
     async def websocket(request: web.Request) -> web.StreamResponse:
         ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=max_bytes)
         await ws.prepare(request)
-        session = Session(ws)
+        session = Session(ws, request.remote)
         async for msg in ws:
             if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
                 data = msg.data.encode("utf-8") if msg.type == WSMsgType.TEXT else msg.data

@@ -1,0 +1,305 @@
+"""The rules of issue-credential, per role, as pure functions: (record, message, now) in,
+(next record, message to send) out. No store, no clock, no network: the handlers and actions
+load records, do the wallet's work (signing, verifying, storing) and apply what comes back.
+
+Issuer: (proposal-received) → offer-sent → request-received → credential-issued → done.
+Holder: (proposal-sent) → offer-received → request-sent → credential-received → done.
+Either side may abandon with a problem report; receiving one abandons the exchange too.
+moi issues only what it offered: a request that starts an exchange is refused.
+"""
+
+from __future__ import annotations
+
+import json
+
+from agent.errors import LocalProtocolError, RemoteProtocolError
+from agent.plugin import Family
+from wallet.didcomm.message import Message
+
+from . import formats
+from .attachments import Attached, pick
+from .formats import DETAIL_FORMATS, Detail
+from .messages import (
+    Ack,
+    IssueCredential,
+    OfferCredential,
+    PreviewAttribute,
+    ProblemReport,
+    ProposeCredential,
+    RequestCredential,
+)
+from .records import CredentialExchangeRecord, HolderState, IssuerState, Role
+
+#: Problem code for an exchange the person (or the rules) stopped.
+ABANDONED = "issuance-abandoned"
+
+
+def _state(record: CredentialExchangeRecord, role: Role, *states: str) -> None:
+    if record.role is not role or record.state not in states:
+        raise RemoteProtocolError(
+            f"the exchange is {record.state} ({record.role}), which does not expect this message",
+            "e.p.msg.unexpected",
+        )
+
+
+def _preview(detail: Detail) -> tuple[PreviewAttribute, ...]:
+    out = []
+    for name, value in detail.summary()["claims"].items():
+        text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+        out.append(PreviewAttribute(str(name), text))
+    return tuple(out)
+
+
+# -- issuer --------------------------------------------------------------------------------------
+
+
+def offer(
+    *,
+    connection_id: str,
+    family: Family,
+    detail: Detail,
+    now: float,
+    comment: str | None = None,
+    their_label: str | None = None,
+    answering: CredentialExchangeRecord | None = None,
+) -> tuple[CredentialExchangeRecord, Message]:
+    """Offer a credential; starts an exchange, or answers a proposal (``answering``)."""
+    message = OfferCredential(
+        attachments=(detail.attached,), comment=comment, preview=_preview(detail)
+    ).to_message(family, thid=answering.thread_id if answering else None)
+    if answering is not None:
+        if answering.role is not Role.ISSUER or answering.state != IssuerState.PROPOSAL_RECEIVED:
+            raise LocalProtocolError(
+                f"exchange {answering.id} is {answering.state}, not awaiting an offer",
+                "e.p.msg.unexpected",
+            )
+        record = answering.evolve(
+            now,
+            state=IssuerState.OFFER_SENT.value,
+            format=detail.format.value,
+            offer=detail.to_json(),
+            summary=detail.summary(),
+        )
+        return record, message
+    record = CredentialExchangeRecord.new(
+        role=Role.ISSUER,
+        state=IssuerState.OFFER_SENT.value,
+        now=now,
+        connection_id=connection_id,
+        thread_id=message.thread_id,
+        family=family.value,
+        format=detail.format.value,
+        offer=detail.to_json(),
+        summary=detail.summary(),
+        comment=comment,
+        their_label=their_label,
+    )
+    return record, message
+
+
+def on_proposal(
+    *,
+    connection_id: str,
+    family: Family,
+    thread_id: str,
+    proposal: ProposeCredential,
+    now: float,
+    their_label: str | None = None,
+) -> CredentialExchangeRecord:
+    """A holder proposes a credential: kept for the person to answer with an offer (or not)."""
+    detail = formats.read_detail(pick(proposal.attachments, DETAIL_FORMATS))
+    return CredentialExchangeRecord.new(
+        role=Role.ISSUER,
+        state=IssuerState.PROPOSAL_RECEIVED.value,
+        now=now,
+        connection_id=connection_id,
+        thread_id=thread_id,
+        family=family.value,
+        format=detail.format.value,
+        proposal=detail.to_json(),
+        summary=detail.summary(),
+        comment=proposal.comment,
+        their_label=their_label,
+    )
+
+
+def on_request(
+    record: CredentialExchangeRecord | None, request: RequestCredential
+) -> tuple[CredentialExchangeRecord, Detail]:
+    """Check a request against our offer; returns the detail to sign."""
+    if record is None:
+        raise RemoteProtocolError(
+            "moi issues only what it offered: send a proposal first", "e.p.msg.unexpected"
+        )
+    _state(record, Role.ISSUER, IssuerState.OFFER_SENT)
+    offered = formats.read_detail(_stored(record.offer))
+    asked = formats.check_request(offered, pick(request.attachments, (offered.attached.format,)))
+    return record, asked
+
+
+def issued(
+    record: CredentialExchangeRecord,
+    request: Detail,
+    credential: Attached,
+    credential_id: str,
+    now: float,
+) -> tuple[CredentialExchangeRecord, Message]:
+    message = IssueCredential(attachments=(credential,)).to_message(
+        Family(record.family), thid=record.thread_id
+    )
+    done = record.evolve(
+        now,
+        state=IssuerState.CREDENTIAL_ISSUED.value,
+        request=request.to_json(),
+        credential_id=credential_id,
+    )
+    return done, message
+
+
+def on_ack(record: CredentialExchangeRecord | None, now: float) -> CredentialExchangeRecord:
+    if record is None:
+        raise RemoteProtocolError("no credential of ours awaits this ack", "e.p.msg.unexpected")
+    _state(record, Role.ISSUER, IssuerState.CREDENTIAL_ISSUED)
+    return record.evolve(now, state=IssuerState.DONE.value)
+
+
+# -- holder ----------------------------------------------------------------------------------
+
+
+def propose(
+    *,
+    connection_id: str,
+    family: Family,
+    detail: Detail,
+    now: float,
+    comment: str | None = None,
+    their_label: str | None = None,
+) -> tuple[CredentialExchangeRecord, Message]:
+    message = ProposeCredential(attachments=(detail.attached,), comment=comment).to_message(
+        family, thid=None
+    )
+    record = CredentialExchangeRecord.new(
+        role=Role.HOLDER,
+        state=HolderState.PROPOSAL_SENT.value,
+        now=now,
+        connection_id=connection_id,
+        thread_id=message.thread_id,
+        family=family.value,
+        format=detail.format.value,
+        proposal=detail.to_json(),
+        summary=detail.summary(),
+        comment=comment,
+        their_label=their_label,
+    )
+    return record, message
+
+
+def on_offer(
+    existing: CredentialExchangeRecord | None,
+    *,
+    connection_id: str,
+    family: Family,
+    thread_id: str,
+    offer: OfferCredential,
+    now: float,
+    their_label: str | None = None,
+) -> CredentialExchangeRecord:
+    """An offer arrives: kept, with a summary of what the credential would say."""
+    detail = formats.read_detail(pick(offer.attachments, DETAIL_FORMATS))
+    if existing is not None:
+        _state(existing, Role.HOLDER, HolderState.PROPOSAL_SENT)
+        return existing.evolve(
+            now,
+            state=HolderState.OFFER_RECEIVED.value,
+            format=detail.format.value,
+            offer=detail.to_json(),
+            summary=detail.summary(),
+            comment=offer.comment or existing.comment,
+        )
+    return CredentialExchangeRecord.new(
+        role=Role.HOLDER,
+        state=HolderState.OFFER_RECEIVED.value,
+        now=now,
+        connection_id=connection_id,
+        thread_id=thread_id,
+        family=family.value,
+        format=detail.format.value,
+        offer=detail.to_json(),
+        summary=detail.summary(),
+        comment=offer.comment,
+        their_label=their_label,
+    )
+
+
+def accept(
+    record: CredentialExchangeRecord, holder_did: str, now: float
+) -> tuple[CredentialExchangeRecord, Message]:
+    """The holder asks for the offered credential (about ``holder_did`` if the offer left the
+    subject open)."""
+    if record.role is not Role.HOLDER or record.state != HolderState.OFFER_RECEIVED:
+        raise LocalProtocolError(
+            f"exchange {record.id} is {record.state}, not an offer to accept", "e.p.msg.unexpected"
+        )
+    offered = formats.read_detail(_stored(record.offer))
+    request = formats.bind_request(offered, holder_did)
+    message = RequestCredential(attachments=(request,)).to_message(
+        Family(record.family), thid=record.thread_id
+    )
+    asked = formats.read_detail(request)
+    return (
+        record.evolve(now, state=HolderState.REQUEST_SENT.value, request=asked.to_json()),
+        message,
+    )
+
+
+def on_issue(
+    record: CredentialExchangeRecord | None, message: IssueCredential
+) -> dict[str, object] | str:
+    """The credential arrives: check it is the one requested (the wallet verifies it next)."""
+    if record is None:
+        raise RemoteProtocolError("no request of ours awaits this credential", "e.p.msg.unexpected")
+    _state(record, Role.HOLDER, HolderState.REQUEST_SENT)
+    request = formats.read_detail(_stored(record.request))
+    wanted = formats.CREDENTIAL_FOR[request.attached.format]
+    return formats.check_issued(request, pick(message.attachments, (wanted,)))
+
+
+def stored(
+    record: CredentialExchangeRecord, credential_id: str, now: float
+) -> tuple[CredentialExchangeRecord, Message]:
+    """Verified and kept: done, and the issuer hears so."""
+    ack = Ack().to_message(Family(record.family), thid=record.thread_id)
+    return record.evolve(now, state=HolderState.DONE.value, credential_id=credential_id), ack
+
+
+# -- both ------------------------------------------------------------------------------------
+
+
+def abandon(
+    record: CredentialExchangeRecord, code: str, comment: str, now: float
+) -> tuple[CredentialExchangeRecord, Message | None]:
+    """Stop the exchange and tell the peer (unless it is over already)."""
+    if record.finished:
+        raise LocalProtocolError(f"exchange {record.id} is already {record.state}", "e.p.msg")
+    report = ProblemReport(code, comment).to_message(Family(record.family), thid=record.thread_id)
+    return record.evolve(now, state="abandoned", error=f"{code}: {comment}"[:1000]), report
+
+
+def on_problem(
+    record: CredentialExchangeRecord | None, problem: ProblemReport, now: float
+) -> CredentialExchangeRecord | None:
+    if record is None or record.finished:
+        return None
+    return record.evolve(
+        now, state="abandoned", error=f"peer: {problem.code}: {problem.comment}"[:1000]
+    )
+
+
+def _stored(data: dict[str, object] | None) -> Attached:
+    if not isinstance(data, dict) or "format" not in data:
+        raise LocalProtocolError("the exchange record lost its detail", "e.p.me")
+    fmt = data["format"]
+    value = data["data"]
+    if not isinstance(fmt, str) or not isinstance(value, (dict, str)):
+        raise LocalProtocolError("the exchange record's detail is malformed", "e.p.me")
+    return Attached(fmt, value)
