@@ -93,9 +93,8 @@ async def test_a_forged_from_prior_is_refused(pair: tuple[Agent, Agent]) -> None
     did = await alice.wallet.create_did("peer2")
     doc = await alice.wallet.resolve(did)
     kid = doc.authentication_keys()[0].id
-    forged = from_prior.sign(
-        kid, PrivateKey.generate(), "did:peer:2.Vz6MkpTHR8VNsBxYAAWHut2Geadd9jSwuBV8xRoAnwWsdvktH"
-    )
+    stranger = "did:peer:2.Vz6MkpTHR8VNsBxYAAWHut2Geadd9jSwuBV8xRoAnwWsdvktH"
+    forged = from_prior.sign(kid, PrivateKey.generate(), stranger)
     from agent.errors import RemoteProtocolError
 
     with pytest.raises(RemoteProtocolError, match="does not verify"):
