@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
@@ -147,44 +148,103 @@ class ConnectionRecord:
         return tags
 
 
+def _matches(record: ConnectionRecord, mine: str | None, theirs: str | None) -> bool:
+    return (mine is None or canonical_did(record.my_did or "") == mine) and (
+        theirs is None or canonical_did(record.their_did or "") == theirs
+    )
+
+
 def encode(record: ConnectionRecord) -> bytes:
     return dumps_compact(record.to_json()).encode("utf-8")
 
 
 class Connections:
-    """Lookups and writes of connection records over a store (or a transaction)."""
+    """Lookups and writes of connection records over a store (or a transaction).
 
-    def __init__(self, store: Store) -> None:
+    Every message needs its connection, so recent records are kept in memory for a few
+    seconds (``ttl``): this process's own writes update the cache at once; another process
+    sharing the store (an organisation's workers on PostgreSQL) is seen within ``ttl``.
+    """
+
+    def __init__(self, store: Store, *, ttl: float = 5.0, size: int = 4096) -> None:
         self.store = store
+        self.ttl = ttl
+        self.size = size
+        self._records: OrderedDict[str, tuple[float, ConnectionRecord]] = OrderedDict()
+        self._by_dids: dict[tuple[str | None, str | None], str] = {}
+
+    def remember(self, record: ConnectionRecord) -> None:
+        """File a record this process just wrote (or read)."""
+        self._records[record.id] = (time.monotonic() + self.ttl, record)
+        self._records.move_to_end(record.id)
+        if len(self._records) > self.size:
+            self._records.popitem(last=False)
+            if len(self._by_dids) > 4 * self.size:
+                self._by_dids.clear()
+
+    def forget(self, connection_id: str) -> None:
+        self._records.pop(connection_id, None)
+
+    def _cached(self, connection_id: str) -> ConnectionRecord | None:
+        entry = self._records.get(connection_id)
+        if entry is None:
+            return None
+        if entry[0] < time.monotonic():
+            del self._records[connection_id]
+            return None
+        return entry[1]
 
     async def get(self, connection_id: str, *, for_update: bool = False) -> ConnectionRecord:
+        if not for_update:
+            cached = self._cached(connection_id)
+            if cached is not None:
+                return cached
         record = await self.store.get(CATEGORY, connection_id, for_update=for_update)
-        return ConnectionRecord.from_json(record.json())
+        connection = ConnectionRecord.from_json(record.json())
+        self.remember(connection)
+        return connection
 
     async def add(self, record: ConnectionRecord) -> ConnectionRecord:
         await self.store.add(CATEGORY, record.id, encode(record), record.tags())
+        self.remember(record)
         return record
 
     async def save(self, record: ConnectionRecord) -> ConnectionRecord:
         await self.store.update(CATEGORY, record.id, encode(record), record.tags())
+        self.remember(record)
         return record
 
     async def delete(self, connection_id: str) -> None:
+        self.forget(connection_id)
         await self.store.delete(CATEGORY, connection_id)
 
     async def find_one(self, query: Mapping[str, Any]) -> ConnectionRecord | None:
         found = await self.store.find(CATEGORY, query, limit=1)
-        return ConnectionRecord.from_json(found[0].json()) if found else None
+        if not found:
+            return None
+        connection = ConnectionRecord.from_json(found[0].json())
+        self.remember(connection)
+        return connection
 
     async def by_dids(self, my_did: str | None, their_did: str | None) -> ConnectionRecord | None:
-        query: dict[str, Any] = {}
-        if my_did:
-            query["my_did"] = canonical_did(my_did)
-        if their_did:
-            query["their_did"] = canonical_did(their_did)
-        if not query:
+        mine = canonical_did(my_did) if my_did else None
+        theirs = canonical_did(their_did) if their_did else None
+        if mine is None and theirs is None:
             return None
-        return await self.find_one(query)
+        known = self._by_dids.get((mine, theirs))
+        if known is not None:
+            cached = self._cached(known)
+            if cached is not None and _matches(cached, mine, theirs):
+                return cached
+        query: dict[str, Any] = {}
+        if mine:
+            query["my_did"] = mine
+        if theirs:
+            query["their_did"] = theirs
+        connection = await self.find_one(query)
+        if connection is not None:
+            self._by_dids[(mine, theirs)] = connection.id
+        return connection
 
     async def list(
         self,

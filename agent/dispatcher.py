@@ -13,11 +13,12 @@ never a crash and never a traceback on the wire.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import logging
 import time
 import uuid
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
@@ -79,15 +80,19 @@ class Dispatcher:
         outbox_worker: outbox.OutboxWorker,
         services: dict[str, Any],
         concurrency: int = 16,
+        connections: Connections | None = None,
     ) -> None:
         self.store = store
         self.registry = registry
         self.bus = bus
         self.outbox = outbox_worker
         self.services = services
-        self.connections = Connections(store)
+        self.connections = connections or Connections(store)
         self.locks = KeyedLock()
         self.lanes = Lanes(self._lane, name="inbox", limit=concurrency)
+        self._ready: dict[str, list[inbox.InboxItem]] = {}
+        self._handled: OrderedDict[str, None] = OrderedDict()
+        self._backlog: set[str] = set()
         #: called after an item is handled: (item, connection id, effects committed)
         self.on_handled: Callable[[inbox.InboxItem, str | None, list[Effect]], None] | None = None
 
@@ -95,10 +100,17 @@ class Dispatcher:
         """Resume handling of everything stored but not yet handled (after a crash)."""
         pending = await self.store.find(inbox.CATEGORY, {"state": inbox.InboxState.PENDING.value})
         for record in pending:
+            self._backlog.add(record.tags["lane"])
             self.lanes.notify(record.tags["lane"])
 
     def notify(self, lane: str) -> None:
         self.lanes.notify(lane)
+
+    def submit(self, item: inbox.InboxItem) -> None:
+        """Hand over an item just stored, so its lane need not read it back from the store."""
+        ready = self._ready.setdefault(item.lane, [])
+        bisect.insort(ready, item, key=lambda i: i.seq)
+        self.lanes.notify(item.lane)
 
     async def close(self) -> None:
         await self.lanes.close()
@@ -106,6 +118,16 @@ class Dispatcher:
     # -- handling ---------------------------------------------------------------------------
 
     async def _lane(self, lane: str) -> bool:
+        # Items handed over in memory go first — unless older ones wait in the store (after
+        # a restart, or a run that failed half way): then the store is read until drained.
+        if lane not in self._backlog:
+            ready = self._ready.pop(lane, None)
+            if ready:
+                self._backlog.add(lane)  # should this run fail, trust the store
+                for item in ready:
+                    await self._handle_once(item)
+                self._backlog.discard(lane)
+                return True
         # State first: the store drives the query from the first equality, and the pending
         # few are a far smaller set than a lane's whole history (kept for deduplication).
         records = await self.store.find(
@@ -115,8 +137,20 @@ class Dispatcher:
             limit=64,
         )
         for record in records:
-            await self.handle(inbox.InboxItem.from_json(record.json()))
-        return bool(records)
+            await self._handle_once(inbox.InboxItem.from_json(record.json()))
+        if len(records) < 64:
+            self._backlog.discard(lane)
+        return bool(records) or lane in self._ready
+
+    async def _handle_once(self, item: inbox.InboxItem) -> bool:
+        # An item can be both handed over and read back from the store; handle it once.
+        if item.id in self._handled:
+            return False
+        await self.handle(item)
+        self._handled[item.id] = None
+        if len(self._handled) > 4096:
+            self._handled.popitem(last=False)
+        return True
 
     async def handle(self, item: inbox.InboxItem) -> None:
         family = Family(item.family)
@@ -282,7 +316,7 @@ class Dispatcher:
     ) -> list[events.Event]:
         """Apply effects in one transaction; wake the outbox and publish events after it."""
         appended: list[events.Event] = []
-        targets: set[str] = set()
+        queued: list[outbox.OutboxItem] = []
         async with self.store.transaction() as tx:
             for effect in effects:
                 if isinstance(effect, Save):
@@ -291,14 +325,20 @@ class Dispatcher:
                     with contextlib.suppress(RecordNotFound):
                         await tx.delete(effect.category, effect.id)
                 elif isinstance(effect, Send):
-                    await outbox.enqueue(tx, effect.connection_id, effect.message.to_json())
-                    targets.add(effect.connection_id)
+                    queued.append(
+                        await outbox.enqueue(tx, effect.connection_id, effect.message.to_json())
+                    )
                 elif isinstance(effect, Emit):
                     appended.append(await events.append(tx, effect.topic, effect.payload))
             if done is not None:
                 await tx.update(inbox.CATEGORY, done.id, inbox.encode(done), done.tags())
-        for target in targets:
-            self.outbox.notify(target)
+        for effect in effects:
+            if isinstance(effect, Save) and effect.category == "connection":
+                self.connections.remember(ConnectionRecord.from_json(effect.value))
+            elif isinstance(effect, Delete) and effect.category == "connection":
+                self.connections.forget(effect.id)
+        for item in queued:
+            self.outbox.submit(item)
         self.bus.publish(appended)
         return appended
 
@@ -307,9 +347,10 @@ async def _upsert(tx: Store, effect: Save) -> None:
     from wallet.encoding import dumps_compact
 
     value = dumps_compact(dict(effect.value)).encode("utf-8")
+    if effect.new:
+        await tx.add(effect.category, effect.id, value, effect.tags)
+        return
     try:
-        await tx.get(effect.category, effect.id, for_update=True)
+        await tx.update(effect.category, effect.id, value, effect.tags)
     except RecordNotFound:
         await tx.add(effect.category, effect.id, value, effect.tags)
-    else:
-        await tx.update(effect.category, effect.id, value, effect.tags)

@@ -11,9 +11,11 @@ letters at once — repeating it would not help.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import logging
 import random
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
@@ -130,6 +132,11 @@ class OutboxWorker:
         self.max_delay = max_delay
         self.batch = batch
         self.lanes = Lanes(self._lane, name="outbox")
+        self._ready: dict[str, list[OutboxItem]] = {}
+        # ids delivered (or dead) by this process lately: an item both handed over and read
+        # back from the store goes out once
+        self._sent: OrderedDict[str, None] = OrderedDict()
+        self._backlog: set[str] = set()
         self._closing = False
 
     async def start(self) -> None:
@@ -137,13 +144,32 @@ class OutboxWorker:
         pending = await self.store.find(CATEGORY, {"state": DeliveryState.QUEUED.value})
         for record in pending:
             SEQ.observe(record.tags.get("~seq", "0"))
+            self._backlog.add(record.tags["connection_id"])
             self.notify(record.tags["connection_id"])
 
     def notify(self, connection_id: str) -> None:
         """New messages were committed for a connection: make sure its lane runs."""
         self.lanes.notify(connection_id)
 
+    def submit(self, item: OutboxItem) -> None:
+        """Hand over a message just committed, so its lane need not read it back."""
+        ready = self._ready.setdefault(item.connection_id, [])
+        bisect.insort(ready, item, key=lambda i: i.seq)
+        self.lanes.notify(item.connection_id)
+
     async def _lane(self, connection_id: str) -> bool:
+        # Messages handed over in memory go first — unless older ones wait in the store
+        # (after a restart, or a lane that failed half way): then the store, which has them
+        # all in order, is read until it is drained.
+        if connection_id not in self._backlog:
+            ready = self._ready.pop(connection_id, None)
+            if ready:
+                self._backlog.add(connection_id)  # should this run fail, trust the store
+                for item in ready:
+                    if item.id not in self._sent and not await self._deliver_one(item):
+                        return False
+                self._backlog.discard(connection_id)
+                return True
         records = await self.store.find(
             CATEGORY,
             # State first: the store drives the query from the first equality, and the
@@ -153,9 +179,12 @@ class OutboxWorker:
             limit=self.batch,
         )
         for record in records:
-            if not await self._deliver_one(OutboxItem.from_json(record.json())):
+            item = OutboxItem.from_json(record.json())
+            if item.id not in self._sent and not await self._deliver_one(item):
                 return False
-        return bool(records)
+        if len(records) < self.batch:
+            self._backlog.discard(connection_id)
+        return bool(records) or connection_id in self._ready
 
     async def _deliver_one(self, item: OutboxItem) -> bool:
         """Deliver with retries; False when the worker is closing."""
@@ -180,6 +209,9 @@ class OutboxWorker:
         return False
 
     async def _finish(self, item: OutboxItem, state: DeliveryState, error: str | None) -> None:
+        self._sent[item.id] = None
+        if len(self._sent) > 4096:
+            self._sent.popitem(last=False)
         item = replace(item, state=state, error=error, delivered_at=time.time())
         await self.store.update(CATEGORY, item.id, _encode(item), item.tags())
         if state is DeliveryState.DEAD:

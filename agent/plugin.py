@@ -96,12 +96,14 @@ class Emit:
 
 @dataclass(frozen=True, slots=True)
 class Save:
-    """Add or replace a record in the same transaction as the other effects."""
+    """Add or replace a record in the same transaction as the other effects. ``new`` says
+    the record cannot exist yet (a fresh id), which saves the runtime a lookup."""
 
     category: str
     id: str
     value: Mapping[str, Any]
     tags: Mapping[str, str] = field(default_factory=dict)
+    new: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,8 +185,10 @@ class HandlerContext:
         id: str,
         value: Mapping[str, Any],
         tags: Mapping[str, str] | None = None,
+        *,
+        new: bool = False,
     ) -> None:
-        self.effects.append(Save(category, id, dict(value), dict(tags or {})))
+        self.effects.append(Save(category, id, dict(value), dict(tags or {}), new))
 
     def delete(self, category: str, id: str) -> None:
         self.effects.append(Delete(category, id))

@@ -82,6 +82,7 @@ class Agent:
             outbox_worker=self.outbox,
             services=self.services,
             concurrency=config.workers,
+            connections=self.connections,
         )
         self.mediator: Mediator | None = None
         if config.mediator:
@@ -241,7 +242,7 @@ class Agent:
             self.sessions.add(sender, session)
             if isinstance(session, HttpReturn):
                 self._return_routes[item.id] = session
-        self.dispatcher.notify(lane)
+        self.dispatcher.submit(item)
         return "accepted"
 
     def _handled(self, item: Any, connection_id: str | None, effects: list[Effect]) -> None:

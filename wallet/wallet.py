@@ -132,6 +132,7 @@ class Wallet:
         # Decrypting a secret from the store costs a read; a bounded cache keeps the hot path
         # (unpacking to the same few keys) in memory. It holds nothing the process lacks.
         self._secrets: OrderedDict[str, PrivateKey | None] = OrderedDict()
+        self._kid_dids: OrderedDict[str, str | None] = OrderedDict()
         # ECDH-1PU's static-static secrets, for peers we talk to often (two X25519 operations
         # fewer per authcrypt round trip); secret like the keys, so dropped with them.
         self.agreement_cache = AgreementCache()
@@ -215,11 +216,18 @@ class Wallet:
 
     async def did_for_kid(self, kid: str) -> str | None:
         """Which own DID a key id (DID URL or v1 verkey) belongs to, if any."""
+        if kid in self._kid_dids:
+            return self._kid_dids[kid]
         try:
             ref = (await self.store.get(_KID, _kid_id(kid))).json()
         except RecordNotFound:
             return None
-        return ref.get("did")
+        did = ref.get("did")
+        # A key id never moves to another DID: safe to keep (bounded).
+        self._kid_dids[kid] = did
+        if len(self._kid_dids) > 4096:
+            self._kid_dids.popitem(last=False)
+        return did
 
     async def sign(self, kid: str, data: bytes) -> bytes:
         secret = await self.secret_for(kid)

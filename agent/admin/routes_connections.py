@@ -176,7 +176,7 @@ def register(api: Api) -> None:
             time=time.time(),
         )
         await agent.commit(
-            [Save(basic.CATEGORY, message.id, value, tags), Send(connection.id, message)]
+            [Save(basic.CATEGORY, message.id, value, tags, new=True), Send(connection.id, message)]
         )
         return {"id": message.id}
 

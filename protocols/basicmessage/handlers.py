@@ -18,7 +18,7 @@ def handlers(message_cls: type) -> dict[str, Handler]:
             content=text,
             time=ctx.now,
         )
-        ctx.save(records.CATEGORY, ctx.message.id, value, tags)
+        ctx.save(records.CATEGORY, ctx.message.id, value, tags, new=True)
         ctx.emit(
             "basicmessage.received",
             {"connection_id": connection_id, "message_id": ctx.message.id, "content": text},
