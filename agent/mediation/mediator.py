@@ -24,7 +24,7 @@ from protocols.pickup import build_delivery, type_of
 from protocols.routing import parse_forward
 from wallet.didcomm.message import Message
 from wallet.encoding import dumps_compact
-from wallet.errors import MoiError, RecordNotFound
+from wallet.errors import DuplicateRecord, MoiError, RecordNotFound
 
 from ..connections import ConnectionRecord
 from ..errors import RemoteProtocolError
@@ -91,7 +91,12 @@ class Mediator:
                     endpoints=[self.agent.endpoint, self.agent.ws_endpoint],
                     label="mediator routing DID",
                 )
-            await self.store.add(ROUTING_RECORD, name, routing.encode("utf-8"))
+            try:
+                await self.store.add(ROUTING_RECORD, name, routing.encode("utf-8"))
+            except DuplicateRecord:
+                # Another mediator process on the same store made one first: use it, so
+                # that every process gives out the same route.
+                routing = (await self.store.get(ROUTING_RECORD, name)).value.decode("utf-8")
         return self.agent.endpoint, routing
 
     def normalise(self, family: Family, value: Any) -> str:
