@@ -9,7 +9,7 @@ and CLIs, see :mod:`tests.agent_procs`).
 from __future__ import annotations
 
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -68,15 +68,26 @@ def request_mediation(
     pickup: str = "live",
     interval: float = 0.5,
     cli: bool = False,
+    ws_endpoint: str | None = None,
 ) -> dict[str, Any]:
     """``moi mediation request`` (or its admin call, ``cli=False``: no interpreter start-up)
     and, for live mode, wait until the socket is up."""
     if cli:
+        extra = ("--ws-endpoint", ws_endpoint) if ws_endpoint else ()
         grant = person.cli(
-            "mediation", "request", connection, "--pickup", pickup, "--interval", str(interval)
+            "mediation",
+            "request",
+            connection,
+            "--pickup",
+            pickup,
+            "--interval",
+            str(interval),
+            *extra,
         )
     else:
-        body = {"connection": connection, "pickup": pickup, "interval": interval}
+        body: dict[str, Any] = {"connection": connection, "pickup": pickup, "interval": interval}
+        if ws_endpoint:
+            body["ws_endpoint"] = ws_endpoint
         grant = person.admin("POST", "/mediation/request", body)
     if pickup == "live":
         wait_until(
@@ -95,9 +106,13 @@ def mediated_setup(
     mediator_options: Sequence[str] = (),
     person_options: Sequence[str] = (),
     with_org: bool = True,
+    ws_endpoint: Callable[[AgentProcess], str] | None = None,
 ) -> Mediated:
     """Start a mediator, a person with no inbound port (and an organisation), connect the
-    person to the mediator, have mediation granted, and connect the organisation."""
+    person to the mediator, have mediation granted, and connect the organisation.
+
+    ``ws_endpoint`` gives the WebSocket URL the person's live session should use (a proxy
+    in front of the mediator) from the mediator's process."""
     mediator = swarm.add("mediator", options=[*MEDIATOR_OPTIONS, *mediator_options])
     person = swarm.add("person", options=[*PERSON_OPTIONS, *person_options])
     agents = [mediator, person]
@@ -106,7 +121,8 @@ def mediated_setup(
         agents.append(org)
     start_together(agents)
     _, to_mediator = connect(mediator, person, family)
-    request_mediation(person, to_mediator, pickup=pickup)
+    url = ws_endpoint(mediator) if ws_endpoint else None
+    request_mediation(person, to_mediator, pickup=pickup, ws_endpoint=url)
     setup = Mediated(mediator, person, org or mediator, family, to_mediator)
     if org is not None:
         setup.connect_org()
