@@ -24,6 +24,7 @@ _RETRYABLE_4XX = (408, 425, 429)
 _DIDCOMM_TYPES = (
     CONTENT_TYPE_V2,
     CONTENT_TYPE_V1,
+    "application/didcomm-envelope-enc",  # RFC 0044's v1 type; ACA-Py 1.7 answers with it
     "application/didcomm-signed+json",
     "application/json",
 )
