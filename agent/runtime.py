@@ -44,6 +44,9 @@ from .transport.outbound import Outbound
 
 log = logging.getLogger("moi.agent")
 
+#: The endpoint of an agent nobody can reach, which collects over return routes.
+QUEUE_ENDPOINT = "didcomm:transport/queue"
+
 
 class Agent:
     def __init__(
@@ -281,7 +284,11 @@ class Agent:
 
     def own_endpoints(self) -> list[str]:
         if self.config.no_inbound:
-            return []
+            # No address to give, but a service all the same: Aries agents (ACA-Py) refuse a
+            # DID with no service ("Cannot connect via DID that has no associated services")
+            # and a mediator needs one to reach us over our own session. The queue transport
+            # says "hold it; I collect over the connections I open" (return_route).
+            return [QUEUE_ENDPOINT]
         return [self.endpoint, self.ws_endpoint]
 
     # -- outbound ---------------------------------------------------------------------------
