@@ -103,10 +103,11 @@ async def message_load(
 
     async def one(i: int) -> float:
         content = f"bench {run} #{i}"
-        waiting[content] = asyncio.get_running_loop().create_future()
+        # Held here: the arrival may be seen (and popped) before the send call returns.
+        arrival = waiting[content] = asyncio.get_running_loop().create_future()
         started = time.perf_counter()
         await a.send_message(a_conn, content)
-        return await asyncio.wait_for(waiting[content], 60) - started
+        return await asyncio.wait_for(arrival, 60) - started
 
     return await drive(one, total, in_flight)
 
