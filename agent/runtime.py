@@ -121,7 +121,11 @@ class Agent:
     async def start(self, *, inbound: bool = True, admin: bool = True) -> None:
         self.started = time.time()
         if inbound and not self.config.no_inbound:
-            app = build_app(self.receive, max_bytes=self.config.max_message_bytes)
+            app = build_app(
+                self.receive,
+                max_bytes=self.config.max_message_bytes,
+                status_lists=self.status_list,
+            )
             self.inbound_port = await self._serve(app, self.config.host, self.config.port)
         for url in self.config.webhook_urls:
             worker = WebhookWorker(self.store, self.bus, url, self.outbound.session)
@@ -257,6 +261,13 @@ class Agent:
         # handler just made); the Sender releases the response if it takes another way.
         if not any(isinstance(e, Send) for e in effects):
             session.release()
+
+    async def status_list(self, list_id: str) -> tuple[bytes, str]:
+        """``GET /status/{list_id}``: a status list this agent's wallet issued, signed anew."""
+        # Imported here: the credential modules cost every other start a third of a second.
+        from wallet.credentials.issuer import status_list_document
+
+        return await status_list_document(self.wallet, list_id)
 
     # -- identity -------------------------------------------------------------------------
 

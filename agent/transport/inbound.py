@@ -20,6 +20,7 @@ from wallet.errors import (
     EnvelopeError,
     InputError,
     MoiError,
+    RecordNotFound,
     ResolutionError,
     StorageError,
     TooLargeError,
@@ -30,6 +31,8 @@ from ..sessions import HttpReturn
 log = logging.getLogger("moi.inbound")
 
 Receive = Callable[[bytes, Any], Awaitable[str]]
+#: Serves a status list: list id → (body, media type); RecordNotFound for an unknown list.
+StatusLists = Callable[[str], Awaitable[tuple[bytes, str]]]
 READ_TIMEOUT = 30.0
 RETURN_ROUTE_WAIT = 3.0
 
@@ -81,7 +84,9 @@ def _refusal(err: MoiError) -> web.Response:
     return web.json_response({"error": str(err)[:500]}, status=status_for(err))
 
 
-def build_app(receive: Receive, *, max_bytes: int) -> web.Application:
+def build_app(
+    receive: Receive, *, max_bytes: int, status_lists: StatusLists | None = None
+) -> web.Application:
     app = web.Application(client_max_size=max_bytes)
 
     async def post(request: web.Request) -> web.Response:
@@ -128,6 +133,21 @@ def build_app(receive: Receive, *, max_bytes: int) -> web.Application:
             return await websocket(request)
         return web.json_response({"service": "moi DIDComm endpoint", "accepts": "POST"})
 
+    if status_lists is not None:
+        serve_list = status_lists
+
+        async def status_list(request: web.Request) -> web.Response:
+            # Public by design: verifiers anywhere fetch the issuer's Bitstring Status Lists.
+            try:
+                body, media_type = await serve_list(request.match_info["list_id"])
+            except RecordNotFound:
+                return web.json_response({"error": "no such status list"}, status=404)
+            except MoiError as err:
+                log.warning("status list not served: %s", err)
+                return web.json_response({"error": "status list unavailable"}, status=503)
+            return web.Response(body=body, content_type=media_type)
+
+        app.router.add_get("/status/{list_id}", status_list)
     app.router.add_post("/", post)
     app.router.add_post("/didcomm", post)
     app.router.add_get("/ws", websocket)
