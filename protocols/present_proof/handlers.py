@@ -1,0 +1,204 @@
+"""Present-proof handlers: the glue between messages, exchange records and the wallet.
+
+A request is matched against held credentials at once (the preview is ready when the person
+looks), but nothing is sent until the person accepts -- unless the policy says to present
+automatically. A presentation is verified on arrival, with the request's challenge and
+domain, and the verdict recorded and announced (``present_proof.verified`` or
+``present_proof.rejected``) in the same transaction as the ack or problem report.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import UTC, datetime
+from typing import Any
+
+from agent.errors import RemoteProtocolError
+from agent.plugin import ConnectionView, Handler, HandlerContext
+from protocols.issue_credential import policy
+from wallet.did import long_to_short
+from wallet.errors import MoiError
+
+from . import machine, messages, presenting, records, verifying
+from .messages import Presentation, ProblemReport, ProposePresentation, RequestPresentation
+from .records import PresentationExchangeRecord, Role
+
+
+def event(record: PresentationExchangeRecord) -> dict[str, Any]:
+    return {
+        "exchange_id": record.id,
+        "connection_id": record.connection_id,
+        "thread_id": record.thread_id,
+        "role": record.role.value,
+        "state": record.state,
+        "verified": record.verified,
+        "error": record.error,
+    }
+
+
+def save(ctx: HandlerContext, record: PresentationExchangeRecord, topic: str) -> None:
+    ctx.save(records.CATEGORY, record.id, record.to_json(), record.tags())
+    ctx.emit(topic, event(record))
+
+
+def audience_for(connection: ConnectionView | Any) -> str:
+    """Who a presentation is for when the request names no domain: the verifier's DID in
+    this relationship (short form), or the connection itself."""
+    did = connection.their_did or ""
+    if did.startswith("did:peer:4"):
+        with contextlib.suppress(MoiError):
+            did = long_to_short(did)
+    return did if 0 < len(did) <= 1024 else f"urn:uuid:{connection.id}"
+
+
+def verifier_of(connection: ConnectionView | Any) -> dict[str, Any]:
+    return {
+        "connection_id": connection.id,
+        "label": connection.their_label,
+        "did": audience_for(connection),
+    }
+
+
+def _connection(ctx: HandlerContext) -> ConnectionView:
+    connection = ctx.connection
+    if connection is None or connection.state != "completed":
+        raise RemoteProtocolError("proofs are exchanged over a connection", "e.p.msg.unexpected")
+    return connection
+
+
+def _refuse(ctx: HandlerContext, record: PresentationExchangeRecord | None, err: MoiError) -> None:
+    comment = " ".join(str(err).split())[:500] or type(err).__name__
+    code = getattr(err, "problem_code", None) or machine.ABANDONED
+    if record is not None and not record.finished:
+        abandoned, report = machine.abandon(record, code, comment, ctx.now)
+        save(ctx, abandoned, "present_proof.abandoned")
+        ctx.send(report)
+        return
+    ctx.send(messages.problem(ctx.family, ctx.message.thread_id, code, comment))
+
+
+async def handle_propose(ctx: HandlerContext) -> None:
+    connection = _connection(ctx)
+    proposal = ProposePresentation.from_message(ctx.message, ctx.family)
+    try:
+        record = machine.on_proposal(
+            connection_id=connection.id,
+            family=ctx.family,
+            thread_id=ctx.message.thread_id,
+            proposal=proposal,
+            now=ctx.now,
+            their_label=connection.their_label,
+        )
+    except RemoteProtocolError as err:
+        _refuse(ctx, None, err)
+        return
+    save(ctx, record, "present_proof.proposal_received")
+
+
+async def handle_request(ctx: HandlerContext) -> None:
+    connection = _connection(ctx)
+    message = RequestPresentation.from_message(ctx.message, ctx.family)
+    thread = ctx.message.thread_id
+    existing = await records.find(ctx.records, connection.id, thread, Role.PROVER)
+    try:
+        record, detail = machine.on_request(
+            existing,
+            connection_id=connection.id,
+            family=ctx.family,
+            thread_id=thread,
+            message=message,
+            now=ctx.now,
+            their_label=connection.their_label,
+        )
+    except RemoteProtocolError as err:
+        _refuse(ctx, existing, err)
+        return
+    wallet = ctx.services["wallet"]
+    audience = audience_for(connection)
+    try:
+        prepared = await presenting.prepare(
+            wallet, detail, verifier=verifier_of(connection), audience=audience
+        )
+    except MoiError as err:
+        # A definition moi cannot evaluate: the person sees why and may decline.
+        preview = {"to": verifier_of(connection), "satisfiable": False, "error": str(err)[:500]}
+        save(ctx, machine.previewed(record, [], preview, ctx.now), "present_proof.request_received")
+        return
+    record = machine.previewed(record, prepared.selection, prepared.preview, ctx.now)
+    settings = await policy.load(ctx.records)
+    if settings.auto_present and prepared.satisfiable:
+        try:
+            attached = await presenting.present(
+                wallet,
+                detail,
+                prepared.selection,
+                audience=audience,
+                now=datetime.fromtimestamp(ctx.now, UTC),
+            )
+        except MoiError as err:
+            _refuse(ctx, record, err)
+            return
+        sent, presentation = machine.present(record, attached, ctx.now)
+        save(ctx, sent, "present_proof.presentation_sent")
+        ctx.send(presentation)
+        return
+    save(ctx, record, "present_proof.request_received")
+
+
+async def handle_presentation(ctx: HandlerContext) -> None:
+    connection = _connection(ctx)
+    message = Presentation.from_message(ctx.message, ctx.family)
+    found = await records.find(ctx.records, connection.id, ctx.message.thread_id, Role.VERIFIER)
+    try:
+        record, detail, attached = machine.on_presentation(found, message)
+    except RemoteProtocolError as err:
+        _refuse(ctx, found, err)
+        return
+    settings = await policy.load(ctx.records)
+    report = await verifying.verify_presentation(
+        ctx.services["wallet"],
+        detail,
+        attached,
+        status_fetcher=policy.fetcher(ctx.services, settings),
+        now=datetime.fromtimestamp(ctx.now, UTC),
+    )
+    ok = report.verified
+    done, reply = machine.verified(record, attached, report.to_json(), ok, ctx.now)
+    save(ctx, done, "present_proof.verified" if ok else "present_proof.rejected")
+    ctx.send(reply)
+
+
+async def handle_ack(ctx: HandlerContext) -> None:
+    connection = _connection(ctx)
+    record = await records.find(ctx.records, connection.id, ctx.message.thread_id, Role.PROVER)
+    save(ctx, machine.on_ack(record, ctx.now), "present_proof.acknowledged")
+
+
+async def handle_problem(ctx: HandlerContext) -> None:
+    problem = ProblemReport.from_body(ctx.message.body)
+    if ctx.connection is None:
+        return
+    thread = ctx.message.thid or ctx.message.pthid or ctx.message.id
+    for role in Role:
+        record = await records.find(ctx.records, ctx.connection.id, thread, role)
+        abandoned = machine.on_problem(record, problem, ctx.now)
+        if abandoned is not None:
+            save(ctx, abandoned, "present_proof.abandoned")
+    ctx.emit(
+        "problem_report.received",
+        {
+            "connection_id": ctx.connection.id,
+            "thread_id": thread,
+            "code": problem.code,
+            "comment": problem.comment,
+        },
+    )
+
+
+HANDLERS: dict[str, Handler] = {
+    "propose-presentation": handle_propose,
+    "request-presentation": handle_request,
+    "presentation": handle_presentation,
+    "ack": handle_ack,
+    "problem-report": handle_problem,
+}

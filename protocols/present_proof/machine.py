@@ -1,0 +1,273 @@
+"""The rules of present-proof, per role, as pure functions (like issue-credential's).
+
+Verifier: (proposal-received) → request-sent → presentation-received → done (verified, ack
+sent) or abandoned (not verified, problem report sent; the report is kept either way).
+Prover: request-received (waiting for the person, with a preview) → presentation-sent →
+done (acknowledged); declining sends a problem report and abandons the exchange.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agent.errors import LocalProtocolError, RemoteProtocolError
+from agent.plugin import Family
+from protocols.issue_credential.attachments import Attached, pick
+from protocols.issue_credential.messages import ProblemReport
+from wallet.didcomm.message import Message
+
+from . import messages
+from .definitions import RequestDetail, read_request
+from .messages import (
+    DEFINITIONS,
+    SUBMISSION,
+    Presentation,
+    ProposePresentation,
+    RequestPresentation,
+)
+from .records import PresentationExchangeRecord, ProverState, Role, VerifierState
+
+ABANDONED = "abandoned"
+DECLINED = "declined"
+NOT_VERIFIED = "presentation-rejected"
+
+
+def _state(record: PresentationExchangeRecord, role: Role, *states: str) -> None:
+    if record.role is not role or record.state not in states:
+        raise RemoteProtocolError(
+            f"the exchange is {record.state} ({record.role}), which does not expect this message",
+            "e.p.msg.unexpected",
+        )
+
+
+def stored_request(record: PresentationExchangeRecord) -> RequestDetail:
+    if not isinstance(record.request, dict):
+        raise LocalProtocolError("the exchange record lost its request", "e.p.me")
+    return read_request(Attached(DEFINITIONS, record.request))
+
+
+# -- verifier --------------------------------------------------------------------------------
+
+
+def request(
+    *,
+    connection_id: str,
+    family: Family,
+    attached: Attached,
+    now: float,
+    comment: str | None = None,
+    their_label: str | None = None,
+    answering: PresentationExchangeRecord | None = None,
+) -> tuple[PresentationExchangeRecord, Message]:
+    """Ask for a presentation (``attached``: a definitions attachment with its options)."""
+    read_request(attached)
+    message = RequestPresentation(
+        attachments=(attached,), comment=comment, will_confirm=True
+    ).to_message(family, thid=answering.thread_id if answering else None)
+    if answering is not None:
+        if (
+            answering.role is not Role.VERIFIER
+            or answering.state != VerifierState.PROPOSAL_RECEIVED
+        ):
+            raise LocalProtocolError(
+                f"exchange {answering.id} is {answering.state}, not awaiting a request",
+                "e.p.msg.unexpected",
+            )
+        record = answering.evolve(
+            now, state=VerifierState.REQUEST_SENT.value, request=dict(attached.data)
+        )
+        return record, message
+    record = PresentationExchangeRecord.new(
+        role=Role.VERIFIER,
+        state=VerifierState.REQUEST_SENT.value,
+        now=now,
+        connection_id=connection_id,
+        thread_id=message.thread_id,
+        family=family.value,
+        request=dict(attached.data) if isinstance(attached.data, dict) else None,
+        comment=comment,
+        their_label=their_label,
+    )
+    return record, message
+
+
+def on_proposal(
+    *,
+    connection_id: str,
+    family: Family,
+    thread_id: str,
+    proposal: ProposePresentation,
+    now: float,
+    their_label: str | None = None,
+) -> PresentationExchangeRecord:
+    """A prover proposes what it could show: kept for the person to answer with a request."""
+    attached = pick(proposal.attachments, (DEFINITIONS,))
+    if not isinstance(attached.data, dict):
+        raise RemoteProtocolError("a proposal is a JSON object", "e.p.msg.invalid")
+    return PresentationExchangeRecord.new(
+        role=Role.VERIFIER,
+        state=VerifierState.PROPOSAL_RECEIVED.value,
+        now=now,
+        connection_id=connection_id,
+        thread_id=thread_id,
+        family=family.value,
+        proposal=attached.data,
+        comment=proposal.comment,
+        their_label=their_label,
+    )
+
+
+def on_presentation(
+    record: PresentationExchangeRecord | None, message: Presentation
+) -> tuple[PresentationExchangeRecord, RequestDetail, Attached]:
+    if record is None:
+        raise RemoteProtocolError(
+            "no request of ours awaits this presentation", "e.p.msg.unexpected"
+        )
+    _state(record, Role.VERIFIER, VerifierState.REQUEST_SENT)
+    return record, stored_request(record), pick(message.attachments, (SUBMISSION,))
+
+
+def verified(
+    record: PresentationExchangeRecord,
+    presented: Attached,
+    report: dict[str, Any],
+    ok: bool,
+    now: float,
+) -> tuple[PresentationExchangeRecord, Message]:
+    """Record the verdict; an ack when verified, else a problem report with the first error."""
+    family = Family(record.family)
+    data = presented.data if isinstance(presented.data, dict) else {"value": presented.data}
+    if ok:
+        done = record.evolve(
+            now,
+            state=VerifierState.DONE.value,
+            presentation=data,
+            report=report,
+            verified=True,
+        )
+        return done, messages.ack(family, record.thread_id)
+    errors = report.get("errors") or []
+    first = errors[0] if errors else {"check": "presentation", "message": "nothing was proven"}
+    reason = f"{first.get('check')}: {first.get('message')}"[:500]
+    rejected = record.evolve(
+        now,
+        state=VerifierState.ABANDONED.value,
+        presentation=data,
+        report=report,
+        verified=False,
+        error=f"{NOT_VERIFIED}: {reason}",
+    )
+    return rejected, messages.problem(family, record.thread_id, NOT_VERIFIED, reason)
+
+
+# -- prover ----------------------------------------------------------------------------------
+
+
+def on_request(
+    existing: PresentationExchangeRecord | None,
+    *,
+    connection_id: str,
+    family: Family,
+    thread_id: str,
+    message: RequestPresentation,
+    now: float,
+    their_label: str | None = None,
+) -> tuple[PresentationExchangeRecord, RequestDetail]:
+    attached = pick(message.attachments, (DEFINITIONS,))
+    detail = read_request(attached)
+    if existing is not None:
+        _state(existing, Role.PROVER, ProverState.PROPOSAL_SENT)
+        record = existing.evolve(
+            now, state=ProverState.REQUEST_RECEIVED.value, request=detail.to_json()
+        )
+        return record, detail
+    record = PresentationExchangeRecord.new(
+        role=Role.PROVER,
+        state=ProverState.REQUEST_RECEIVED.value,
+        now=now,
+        connection_id=connection_id,
+        thread_id=thread_id,
+        family=family.value,
+        request=detail.to_json(),
+        comment=message.comment,
+        their_label=their_label,
+    )
+    return record, detail
+
+
+def previewed(
+    record: PresentationExchangeRecord,
+    selection: list[dict[str, Any]],
+    preview: dict[str, Any],
+    now: float,
+) -> PresentationExchangeRecord:
+    return record.evolve(now, selection=selection, preview=preview)
+
+
+def present(
+    record: PresentationExchangeRecord, attached: Attached, now: float
+) -> tuple[PresentationExchangeRecord, Message]:
+    if record.role is not Role.PROVER or record.state != ProverState.REQUEST_RECEIVED:
+        raise LocalProtocolError(
+            f"exchange {record.id} is {record.state}, not a request to answer", "e.p.msg.unexpected"
+        )
+    message = Presentation(attachments=(attached,)).to_message(
+        Family(record.family), thid=record.thread_id
+    )
+    return record.evolve(now, state=ProverState.PRESENTATION_SENT.value), message
+
+
+def on_ack(record: PresentationExchangeRecord | None, now: float) -> PresentationExchangeRecord:
+    if record is None:
+        raise RemoteProtocolError("no presentation of ours awaits this ack", "e.p.msg.unexpected")
+    _state(record, Role.PROVER, ProverState.PRESENTATION_SENT)
+    return record.evolve(now, state=ProverState.DONE.value)
+
+
+def propose(
+    *,
+    connection_id: str,
+    family: Family,
+    attached: Attached,
+    now: float,
+    comment: str | None = None,
+    their_label: str | None = None,
+) -> tuple[PresentationExchangeRecord, Message]:
+    message = ProposePresentation(attachments=(attached,), comment=comment).to_message(
+        family, thid=None
+    )
+    record = PresentationExchangeRecord.new(
+        role=Role.PROVER,
+        state=ProverState.PROPOSAL_SENT.value,
+        now=now,
+        connection_id=connection_id,
+        thread_id=message.thread_id,
+        family=family.value,
+        proposal=dict(attached.data) if isinstance(attached.data, dict) else None,
+        comment=comment,
+        their_label=their_label,
+    )
+    return record, message
+
+
+# -- both ------------------------------------------------------------------------------------
+
+
+def abandon(
+    record: PresentationExchangeRecord, code: str, comment: str, now: float
+) -> tuple[PresentationExchangeRecord, Message]:
+    if record.finished:
+        raise LocalProtocolError(f"exchange {record.id} is already {record.state}", "e.p.msg")
+    report = messages.problem(Family(record.family), record.thread_id, code, comment)
+    return record.evolve(now, state="abandoned", error=f"{code}: {comment}"[:1000]), report
+
+
+def on_problem(
+    record: PresentationExchangeRecord | None, problem: ProblemReport, now: float
+) -> PresentationExchangeRecord | None:
+    if record is None or record.finished:
+        return None
+    return record.evolve(
+        now, state="abandoned", error=f"peer: {problem.code}: {problem.comment}"[:1000]
+    )
