@@ -19,7 +19,7 @@ from agent.plugin import Effect, Emit, Family, Save, Send
 from wallet.credentials.did_keys import require_own_did
 from wallet.errors import InputError
 
-from . import formats, issuing, machine, policy, records
+from . import formats, machine, policy, records
 from .formats import OfferFormat, OfferInput
 from .handlers import event
 from .records import CredentialExchangeRecord, HolderState, IssuerState, Role
@@ -53,6 +53,14 @@ def effects(record: CredentialExchangeRecord, topic: str, *sends: Send) -> list[
         *sends,
         Emit(topic, event(record)),
     ]
+
+
+async def _issuer(agent: Any, settings: policy.CredentialPolicy) -> str:
+    if settings.issuer_did:
+        return settings.issuer_did
+    from . import issuing  # the signing modules load on first use
+
+    return await issuing.default_issuer(agent.wallet)
 
 
 async def _active(agent: Any, ref: str) -> Any:
@@ -93,7 +101,7 @@ async def offer_credential(
         names = ", ".join(f.value for f in OfferFormat)
         raise InputError(f"unknown format {format[:40]!r}; use one of {names}") from None
     settings = await policy.load(agent.store)
-    issuer = issuer or settings.issuer_did or await issuing.default_issuer(agent.wallet)
+    issuer = issuer or await _issuer(agent, settings)
     await require_own_did(agent.wallet, issuer)
     if open_subject:
         subject = None
@@ -146,7 +154,7 @@ async def answer_proposal(
         proposal = formats.read_detail(machine._stored(record.proposal))
         summary = proposal.summary()
         settings = await policy.load(agent.store)
-        issuer = settings.issuer_did or await issuing.default_issuer(agent.wallet)
+        issuer = await _issuer(agent, settings)
         spec = OfferInput(
             format=proposal.format,
             issuer=issuer,

@@ -44,15 +44,13 @@ from typing import Any
 from agent.errors import RemoteProtocolError
 from wallet.credentials.contexts import CREDENTIALS_V2, ED25519_2020_V1
 from wallet.credentials.errors import CredentialError
-from wallet.credentials.formats import SD_JWT_METADATA, CredentialFormat, user_claims
-from wallet.credentials.issuer import UNDEFINED_TERMS
 from wallet.credentials.model import format_datetime, is_url, parse_credential
-from wallet.credentials.sd_jwt_core import decode_jwt
-from wallet.credentials.sd_jwt_holder import HeldSdJwt
-from wallet.credentials.status_list import ENTRY_TYPE as STATUS_ENTRY_TYPE
 from wallet.errors import InputError, MoiError
 
 from .attachments import Attached
+
+# The SD-JWT and issuer modules are imported where used: loading them costs every agent
+# start about a second, and most starts never issue or receive a credential.
 
 LD_DETAIL = "aries/ld-proof-vc-detail@v1.0"
 LD_CREDENTIAL = "aries/ld-proof-vc@v1.0"
@@ -80,6 +78,10 @@ ED25519_SIGNATURE_2020 = "Ed25519Signature2020"
 #: issuer-dependent vocabulary without a context a peer would have to fetch.
 ISSUER_DEPENDENT = {"@vocab": "https://www.w3.org/ns/credentials/issuer-dependent#"}
 ASSERTION = "assertionMethod"
+#: Bitstring Status List 1.0's entry type, the status moi issues.
+STATUS_ENTRY_TYPE = "BitstringStatusListEntry"
+#: VC Data Model 2.0's context for terms no vocabulary defines (the wallet's issuer uses it).
+UNDEFINED_TERMS = "https://www.w3.org/ns/credentials/undefined-terms/v2"
 _TIME_KEYS = frozenset({"id", "validFrom", "credentialStatus", "proof", "iat", "nbf", "exp", "jti"})
 
 
@@ -101,8 +103,10 @@ class OfferFormat(StrEnum):
         return LD_DETAIL
 
     @property
-    def wallet_format(self) -> CredentialFormat | None:
-        """The holder wallet's name for the format (none for Ed25519Signature2020)."""
+    def wallet_format(self) -> Any:
+        """The holder wallet's ``CredentialFormat`` (none for Ed25519Signature2020)."""
+        from wallet.credentials.formats import CredentialFormat
+
         return {
             OfferFormat.DI_JCS: CredentialFormat.DI_JCS,
             OfferFormat.DI_RDFC: CredentialFormat.DI_RDFC,
@@ -207,6 +211,8 @@ def _vcdm(spec: OfferInput, now: datetime) -> dict[str, Any]:
 
 
 def _sd_jwt_detail(spec: OfferInput, status: dict[str, Any]) -> dict[str, Any]:
+    from wallet.credentials.formats import SD_JWT_METADATA
+
     if len([t for t in spec.types if t != "VerifiableCredential"]) > 1:
         raise InputError("an SD-JWT VC has one type (its vct); give one --type")
     vct = next((t for t in spec.types if t != "VerifiableCredential"), "VerifiableCredential")
@@ -263,6 +269,8 @@ class Detail:
 
     def summary(self) -> dict[str, Any]:
         """What the credential will say, in plain terms, for the person deciding."""
+        from wallet.credentials.formats import user_claims
+
         if self.format is OfferFormat.SD_JWT:
             claims = user_claims(self.credential)
             types = [self.credential.get("vct")]
@@ -400,6 +408,10 @@ def check_request(offer: Detail, request: Attached) -> Detail:
 def check_issued(request: Detail, attached: Attached) -> dict[str, Any] | str:
     """The holder's check that the credential is the one requested (signatures are checked
     when it is stored); returns the credential in the form the holder wallet keeps."""
+    from wallet.credentials.formats import user_claims
+    from wallet.credentials.sd_jwt_core import decode_jwt
+    from wallet.credentials.sd_jwt_holder import HeldSdJwt
+
     expected = CREDENTIAL_FOR[request.attached.format]
     if attached.format != expected:
         raise _bad(f"the credential is in {attached.format[:80]}, not {expected}")

@@ -14,7 +14,7 @@ from agent.errors import RemoteProtocolError
 from agent.plugin import Handler, HandlerContext
 from wallet.errors import MoiError
 
-from . import issuing, machine, policy, records
+from . import machine, policy, records
 from .formats import OfferFormat, wallet_format_error
 from .messages import (
     Ack,
@@ -121,6 +121,8 @@ async def handle_request(ctx: HandlerContext) -> None:
     record = await records.find(ctx.records, connection_id, ctx.message.thread_id, Role.ISSUER)
     try:
         record, asked = machine.on_request(record, request)
+        from . import issuing
+
         agent = ctx.services.get("agent")
         attached, credential_id = await issuing.issue(
             ctx.services["wallet"],
@@ -144,6 +146,8 @@ async def handle_issue(ctx: HandlerContext) -> None:
         credential = machine.on_issue(record, message)
         if record is None:  # on_issue refuses a missing record; this tells the type checker
             return
+        from . import issuing
+
         kept = await issuing.keep(ctx.services["wallet"], credential)
     except MoiError as err:
         _refuse(ctx, record, err)

@@ -17,8 +17,6 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from agent.plugin import RecordReader, Save
-from wallet.credentials.status_fetch import StatusListFetcher
-from wallet.credentials.verifier import status_fetcher
 from wallet.errors import InputError, RecordNotFound
 
 CATEGORY = "credential-policy"
@@ -85,9 +83,11 @@ async def load(records: RecordReader) -> CredentialPolicy:
         return CredentialPolicy()
 
 
-def fetcher(services: Mapping[str, Any], policy: CredentialPolicy) -> StatusListFetcher:
-    """The agent's status list fetcher (one cache for every verification), made on first use
-    and made again when the policy's limits change."""
+def fetcher(services: Mapping[str, Any], policy: CredentialPolicy) -> Any:
+    """The agent's ``StatusListFetcher`` (one cache for every verification), made on first
+    use and made again when the policy's limits change."""
+    from wallet.credentials.verifier import status_fetcher
+
     agent = services.get("agent")
     wallet = services["wallet"]
     allow_http = policy.status_allow_http

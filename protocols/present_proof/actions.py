@@ -18,7 +18,7 @@ from agent.plugin import Effect, Emit, Family, Save, Send
 from protocols.issue_credential.actions import thread_lock
 from wallet.errors import InputError
 
-from . import definitions, machine, presenting, records
+from . import definitions, machine, records
 from .handlers import audience_for, event, verifier_of
 from .records import PresentationExchangeRecord, ProverState, Role, VerifierState
 
@@ -125,6 +125,8 @@ async def accept_request(
                 f"exchange {exchange_id} is {record.state}, not a request to answer",
                 "e.p.msg.unexpected",
             )
+        from . import presenting
+
         detail = machine.stored_request(record)
         peer = await agent.connections.get(record.connection_id)
         audience = audience_for(peer)

@@ -13,16 +13,25 @@ import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent.errors import RemoteProtocolError
 from protocols.issue_credential.attachments import Attached
-from wallet.credentials.errors import PresentationError
-from wallet.credentials.pex import PresentationDefinition
 from wallet.encoding import loads_strict
 from wallet.errors import InputError, MoiError
 
 from .messages import DEFINITIONS
+
+if TYPE_CHECKING:
+    from wallet.credentials.pex import PresentationDefinition
+
+
+def _parse(definition: Any) -> PresentationDefinition:
+    # Imported on use: the credential modules would slow every agent start.
+    from wallet.credentials.pex import PresentationDefinition
+
+    return PresentationDefinition.parse(definition)
+
 
 MAX_OPTION = 1024
 MAX_CLAIMS = 64
@@ -122,7 +131,7 @@ def simple_definition(
         if format == "sd-jwt":
             descriptor["constraints"]["limit_disclosure"] = "required"
     definition = {"id": str(uuid.uuid4()), "input_descriptors": [descriptor]}
-    PresentationDefinition.parse(definition)  # our own checks, as the holder will run them
+    _parse(definition)  # our own checks, as the holder will run them
     return definition
 
 
@@ -137,7 +146,7 @@ def request_attachment(
             raise InputError("the domain must be 1 to 1024 characters")
         options["domain"] = domain
     try:
-        PresentationDefinition.parse(definition)
+        _parse(definition)
     except MoiError as err:
         raise InputError(f"the presentation definition is not valid: {err}") from err
     return Attached(DEFINITIONS, {"presentation_definition": dict(definition), "options": options})
@@ -160,7 +169,7 @@ def read_request(attached: Attached) -> RequestDetail:
     if domain is not None and (not isinstance(domain, str) or not 0 < len(domain) <= MAX_OPTION):
         raise RemoteProtocolError("the request's domain must be a short string", "e.p.msg.invalid")
     try:
-        definition = PresentationDefinition.parse(data.get("presentation_definition"))
-    except (PresentationError, InputError) as err:
+        definition = _parse(data.get("presentation_definition"))
+    except MoiError as err:
         raise RemoteProtocolError(f"the presentation definition is not valid: {err}") from err
     return RequestDetail(definition, challenge, domain, dict(data))

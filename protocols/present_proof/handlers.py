@@ -19,7 +19,7 @@ from protocols.issue_credential import policy
 from wallet.did import long_to_short
 from wallet.errors import MoiError
 
-from . import machine, messages, presenting, records, verifying
+from . import machine, messages, records
 from .messages import Presentation, ProblemReport, ProposePresentation, RequestPresentation
 from .records import PresentationExchangeRecord, Role
 
@@ -113,6 +113,8 @@ async def handle_request(ctx: HandlerContext) -> None:
     except RemoteProtocolError as err:
         _refuse(ctx, existing, err)
         return
+    from . import presenting  # the credential modules load on first use, not at start
+
     wallet = ctx.services["wallet"]
     audience = audience_for(connection)
     try:
@@ -154,6 +156,8 @@ async def handle_presentation(ctx: HandlerContext) -> None:
     except RemoteProtocolError as err:
         _refuse(ctx, found, err)
         return
+    from . import verifying
+
     settings = await policy.load(ctx.records)
     report = await verifying.verify_presentation(
         ctx.services["wallet"],
