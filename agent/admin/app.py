@@ -22,7 +22,13 @@ from wallet.errors import (
 
 from ..errors import ConfigError, ProtocolError
 from ..plugin import AGENT_KEY
-from . import routes_connections, routes_events, routes_invitations, routes_mediation
+from . import (
+    routes_connections,
+    routes_credentials,
+    routes_events,
+    routes_invitations,
+    routes_mediation,
+)
 from .openapi import Api, plugin_operation
 
 log = logging.getLogger("moi.admin")
@@ -33,6 +39,7 @@ routes_connections.register(API)
 routes_connections.register_rotation(API)
 routes_events.register(API)
 routes_mediation.register(API)
+routes_credentials.register(API)
 
 Middleware = Callable[
     [web.Request, Callable[[web.Request], Awaitable[web.StreamResponse]]],
