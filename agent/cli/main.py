@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 
 from wallet.errors import MoiError
 
-from . import agent_cmds, credential_cmds, mediation_cmds, wallet_cmds
+from . import agent_cmds, credential_agent_cmds, credential_cmds, mediation_cmds, wallet_cmds
 
 EPILOG = """\
 Start here:
@@ -63,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     wallet_cmds.register(sub)
     credential_cmds.register(sub)
+    credential_agent_cmds.register(sub)
     agent_cmds.register(sub)
     mediation_cmds.register(sub)
     return parser
