@@ -104,12 +104,14 @@ class OfferFormat(StrEnum):
 
     @property
     def wallet_format(self) -> Any:
-        """The holder wallet's ``CredentialFormat`` (none for Ed25519Signature2020)."""
+        """The holder wallet's ``CredentialFormat``. Ed25519Signature2020 credentials (what
+        ACA-Py issues) are kept as di-rdfc: the suite signs the RDF canonical form too."""
         from wallet.credentials.formats import CredentialFormat
 
         return {
             OfferFormat.DI_JCS: CredentialFormat.DI_JCS,
             OfferFormat.DI_RDFC: CredentialFormat.DI_RDFC,
+            OfferFormat.ED25519_2020: CredentialFormat.DI_RDFC,
             OfferFormat.VC_JWT: CredentialFormat.VC_JWT,
             OfferFormat.SD_JWT: CredentialFormat.SD_JWT,
         }.get(self)

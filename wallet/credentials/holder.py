@@ -63,6 +63,10 @@ __all__ = [
 ]
 
 _JWT_KEYS = frozenset({KeyType.ED25519, KeyType.P256})
+#: Ed25519Signature2020 / 2018 proofs sign the RDF Dataset Canonicalization of the credential,
+#: as eddsa-rdfc-2022 (their successor) does: the wallet keeps such credentials as di-rdfc,
+#: their proof type in ``pex``. They are what ACA-Py 1.7 issues over issue-credential 2.0.
+_LEGACY_KEPT_AS = {"di-legacy": CredentialFormat.DI_RDFC.value}
 
 
 class UnsupportedCredentialFormat(CredentialError):
@@ -140,7 +144,7 @@ class Holder:
         if report.checks[SIGNATURE] != "ok" or report.checks[ISSUER] != "ok":
             raise CredentialError("the credential's proof and issuer could not be verified")
         try:
-            fmt = CredentialFormat(report.format or "")
+            fmt = CredentialFormat(_LEGACY_KEPT_AS.get(report.format or "", report.format or ""))
         except ValueError:
             raise UnsupportedCredentialFormat(
                 f"moi keeps di-jcs, di-rdfc, vc-jwt and sd-jwt credentials, not {report.format}"
