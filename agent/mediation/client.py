@@ -35,6 +35,15 @@ log = logging.getLogger("moi.mediation")
 
 HEARTBEAT = 10.0
 MAX_BACKOFF = 30.0
+#: How long a mediator has to answer our pickup requests before we stop waiting to learn
+#: whether it speaks Message Pickup at all.
+VERDICT_WAIT = 10.0
+#: Implicit pickup: how often an idle session is nudged for what the mediator holds.
+NUDGE_INTERVAL = 5.0
+PING = {
+    Family.V1: "https://didcomm.org/trust_ping/1.0/ping",
+    Family.V2: "https://didcomm.org/trust-ping/2.0/ping",
+}
 
 
 class ClientSession:
@@ -58,8 +67,13 @@ class MediationClient:
         self.store = agent.store
         self.record: records.MediationRecord | None = None
         self.live = False
+        #: the mediator does not speak Message Pickup: it hands over what it holds only in
+        #: answer to a message we send on the session (ACA-Py's implicit pickup)
+        self.implicit = False
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._status_seen = asyncio.Event()
+        self._nudge = asyncio.Event()
 
     def is_mediator(self, connection_id: str) -> bool:
         return self.record is not None and self.record.connection_id == connection_id
@@ -188,6 +202,7 @@ class MediationClient:
     async def on_status(self, connection_id: str, count: int, live: Any) -> None:
         if self.record is None or self.record.connection_id != connection_id:
             return
+        self._status_seen.set()
         self.record = self.record.evolve(pending=count)
         await self._save(self.record)
         if count and self.record.pickup == "poll":
@@ -224,13 +239,14 @@ class MediationClient:
             await asyncio.sleep(backoff * random.uniform(0.8, 1.2))
             backoff = min(MAX_BACKOFF, backoff * 2)
 
-    async def _ask(self, name: str, body: dict[str, Any]) -> None:
+    async def _ask(self, name: str, body: dict[str, Any]) -> str:
         record = self.record
         if record is None:
-            return
+            return ""
         family = Family(record.family)
         message = Message(type=type_of(family, name), body=body, id=str(uuid.uuid4()))
         await self.agent.commit([Send(record.connection_id, message)])
+        return message.id
 
     async def _poll(self, record: records.MediationRecord) -> None:
         while True:
@@ -250,12 +266,12 @@ class MediationClient:
         async with session_http.ws_connect(url, heartbeat=HEARTBEAT, autoping=True) as ws:
             session = ClientSession(ws)
             self.agent.sessions.add(peer, session)
+            helpers: list[asyncio.Task[None]] = []
             try:
                 self.live = True
                 # The outbox may hold requests that waited for this socket.
                 self.agent.outbox.notify(record.connection_id)
-                await self._ask("live-delivery-change", {"live_delivery": True})
-                await self._ask("status-request", {})
+                helpers.append(asyncio.create_task(self._learn_pickup(record)))
                 async for frame in ws:
                     if frame.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
                         data = frame.data.encode() if isinstance(frame.data, str) else frame.data
@@ -263,12 +279,66 @@ class MediationClient:
                             await self.agent.receive(data, session)
                         except MoiError as err:
                             log.info("refused a message from the mediator: %s", err)
+                        if self.implicit:
+                            self._nudge.set()  # it may hold more: ask for the next one
                     elif frame.type in (aiohttp.WSMsgType.ERROR, aiohttp.WSMsgType.CLOSED):
                         break
             finally:
                 self.live = False
+                for helper in helpers:
+                    helper.cancel()
+                await asyncio.gather(*helpers, return_exceptions=True)
                 self.agent.sessions.remove(session)
         raise TransportError("the mediator's WebSocket closed")
+
+    async def _learn_pickup(self, record: records.MediationRecord) -> None:
+        """Ask for live delivery; a mediator that answers with a problem report instead of a
+        status does not speak Message Pickup (ACA-Py): it delivers on the session only in
+        answer to something we send there, so we keep sending (see :meth:`_nudging`)."""
+        self._status_seen.clear()
+        with self.agent.bus.subscribe() as events:
+            asked = {
+                await self._ask("live-delivery-change", {"live_delivery": True}),
+                await self._ask("status-request", {}),
+            }
+
+            async def refused() -> None:
+                await self.agent.bus.wait_for(
+                    lambda e: (
+                        e.topic == "problem_report.received" and e.payload.get("thread_id") in asked
+                    ),
+                    events,
+                )
+
+            waiters = [
+                asyncio.create_task(refused()),
+                asyncio.create_task(self._status_seen.wait()),
+            ]
+            done, pending = await asyncio.wait(
+                waiters, timeout=VERDICT_WAIT, return_when=asyncio.FIRST_COMPLETED
+            )
+            for waiter in pending:
+                waiter.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        self.implicit = waiters[0] in done and not self._status_seen.is_set()
+        if self.implicit:
+            log.info("the mediator has no Message Pickup; collecting by implicit pickup")
+            await self._nudging(record)
+
+    async def _nudging(self, record: records.MediationRecord) -> None:
+        """Implicit pickup: each message we send on the session lets the mediator hand over
+        one message it holds for us (ACA-Py buffers one reply per session and queues the
+        rest until the session carries another inbound message). Send a ping that wants no
+        answer after every message received, and every few seconds when idle."""
+        family = Family(record.family)
+        body = {"response_requested": False}
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(NUDGE_INTERVAL):
+                    await self._nudge.wait()
+            self._nudge.clear()
+            ping = Message(type=PING[family], body=body, id=str(uuid.uuid4()))
+            await self.agent.commit([Send(record.connection_id, ping)])
 
     async def _ws_url(self, connection: ConnectionRecord) -> str:
         if connection.their_did is not None:
