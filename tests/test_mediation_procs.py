@@ -141,5 +141,7 @@ def test_connecting_needs_a_grant_first(tmp_path: Path) -> None:
         mediator.admin("POST", f"/mediation/recipients/{pending['id']}/grant")
         grant = request_mediation(person, to_mediator, pickup="live")
         assert grant["endpoint"] == mediator.endpoint
-        (row,) = mediator.admin("GET", "/mediation/recipients")
-        assert row["live"] is True
+        wait_until(
+            lambda: mediator.admin("GET", "/mediation/recipients")[0]["live"],
+            what="the mediator to see the live session",
+        )
