@@ -352,7 +352,8 @@ def test_present_proof_states() -> None:
     report = {"errors": [{"check": "holder_binding", "message": "wrong challenge"}]}
     rejected, problem = proof_machine.verified(record, presented, report, False, 2.0)
     assert rejected.state == "abandoned" and rejected.verified is False
-    assert problem.body["description"]["code"] == proof_machine.NOT_VERIFIED
+    assert problem.body["description"]["code"] == "abandoned"
+    assert problem.body["description"]["en"].startswith(proof_machine.NOT_VERIFIED)
     assert "wrong challenge" in problem.body["description"]["en"]
 
     prover, detail = proof_machine.on_request(

@@ -246,7 +246,7 @@ async def decline(
     async with thread_lock(agent, record.thread_id):
         record = await records.get(agent.store, exchange_id)
         who = "holder" if record.role is Role.HOLDER else "issuer"
-        comment = reason or f"declined by the {who}"
+        comment = f"declined by the {who}" + (f": {reason}" if reason else "")
         abandoned, report = machine.abandon(record, machine.ABANDONED, comment, time.time())
         sends = [Send(record.connection_id, report)] if report is not None else []
         await agent.commit(effects(abandoned, "credential.abandoned", *sends))

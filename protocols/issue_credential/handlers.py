@@ -56,8 +56,12 @@ def _connection(ctx: HandlerContext) -> tuple[str, str | None]:
 
 def _refuse(ctx: HandlerContext, record: CredentialExchangeRecord | None, err: MoiError) -> None:
     """Abandon ``record`` (if any) and tell the peer why, in the protocol's own terms."""
-    comment = " ".join(str(err).split())[:500] or type(err).__name__
-    code = getattr(err, "problem_code", None) or machine.ABANDONED
+    text = " ".join(str(err).split())[:500] or type(err).__name__
+    # On the wire, the code the RFC defines (Aries peers expect it); the precise one leads the
+    # comment and stays in our record.
+    precise = getattr(err, "problem_code", None)
+    comment = f"{precise}: {text}" if precise else text
+    code = machine.ABANDONED
     if record is not None and not record.finished:
         abandoned, report = machine.abandon(record, code, comment, ctx.now)
         save(ctx, abandoned, "credential.abandoned")

@@ -156,11 +156,9 @@ async def decline(
     record = await records.get(agent.store, exchange_id)
     async with thread_lock(agent, record.thread_id):
         record = await records.get(agent.store, exchange_id)
-        code = machine.DECLINED if record.role is Role.PROVER else machine.ABANDONED
-        comment = reason or (
-            "the holder declined to present" if record.role is Role.PROVER else "withdrawn"
-        )
-        abandoned, report = machine.abandon(record, code, comment, time.time())
+        who = "the holder declined to present" if record.role is Role.PROVER else "withdrawn"
+        comment = who + (f": {reason}" if reason else "")
+        abandoned, report = machine.abandon(record, machine.ABANDONED, comment, time.time())
         await agent.commit(
             effects(abandoned, "present_proof.abandoned", Send(record.connection_id, report))
         )

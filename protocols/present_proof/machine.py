@@ -27,8 +27,8 @@ from .messages import (
 )
 from .records import PresentationExchangeRecord, ProverState, Role, VerifierState
 
+#: Aries RFC 0454's problem code (ACA-Py expects it); the comment says why.
 ABANDONED = "abandoned"
-DECLINED = "declined"
 NOT_VERIFIED = "presentation-rejected"
 
 
@@ -158,7 +158,8 @@ def verified(
         verified=False,
         error=f"{NOT_VERIFIED}: {reason}",
     )
-    return rejected, messages.problem(family, record.thread_id, NOT_VERIFIED, reason)
+    problem = messages.problem(family, record.thread_id, ABANDONED, f"{NOT_VERIFIED}: {reason}")
+    return rejected, problem
 
 
 # -- prover ----------------------------------------------------------------------------------
