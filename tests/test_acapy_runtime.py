@@ -314,9 +314,21 @@ async def test_unknown_type_from_acapy_gets_moi_problem_report(pair: Pair, kind:
     )
     assert "action-menu/1.0/menu" in sent["comment"]
     report = await acapy.webhooks.wait_for("problem_report", None, since=since)
+    assert report["@type"] == f"{DIDCOMM}notification/1.0/problem-report"
     assert report["~thread"]["thid"] == sent["thread_id"]
     assert report["description"]["code"] == "e.p.msg.unsupported"
     await _still_talking(pair, link)
+    # One report, and no exchange of reports about reports after it.
+    reports = [
+        m
+        for m in acapy.received_messages()
+        if m["@type"].endswith("problem-report")
+        and (m.get("~thread") or {}).get("thid") == sent["thread_id"]
+    ]
+    assert len(reports) == 1
+    assert len(acapy.webhooks.of("problem_report")) == len(
+        [m for m in acapy.received_messages() if m["@type"].endswith("problem-report")]
+    )
 
 
 @pytest.mark.parametrize("kind", ("moi-invites/peer4", "acapy-invites/peer4"))
@@ -336,6 +348,8 @@ async def test_unknown_type_from_moi_gets_acapy_problem_report(pair: Pair, kind:
     hellos = [m for m in acapy.received_messages() if m.get("@id") == thread]
     assert hellos and hellos[0]["@type"] == HELLO
     await _still_talking(pair, link)
+    received = await moi.events("problem_report.received")
+    assert len([e for e in received if e["payload"]["thread_id"] == thread]) == 1
     # Nothing answered ACA-Py's report: no problem report of moi's names that thread.
     sent = await moi.events("problem_report.sent")
     assert not [
