@@ -41,6 +41,7 @@ __all__ = [
     "NoMatch",
     "PresentationDefinition",
     "SubmissionRequirement",
+    "accepted_formats",
     "build_submission",
     "evaluate",
     "match_descriptor",
@@ -58,6 +59,15 @@ FORMAT_ALIASES: tuple[frozenset[str], ...] = (
     frozenset({"jwt_vp", "jwt_vp_json"}),
     frozenset({"vc+sd-jwt", "dc+sd-jwt"}),
 )
+#: Presentation formats and the credential formats they carry. A definition that names only
+#: the presentation format (ACA-Py's say ``{"ldp_vp": {"proof_type": [...]}}``) asks for
+#: credentials of the carried format inside such a presentation.
+CARRIED: dict[str, frozenset[str]] = {
+    "ldp_vp": frozenset({"ldp_vc", "di_vc"}),
+    "di_vp": frozenset({"ldp_vc", "di_vc"}),
+    "jwt_vp": frozenset({"jwt_vc", "jwt_vc_json"}),
+    "jwt_vp_json": frozenset({"jwt_vc", "jwt_vc_json"}),
+}
 
 
 class NoMatch(PresentationError):
@@ -225,13 +235,27 @@ def aliases(fmt: str) -> frozenset[str]:
     return frozenset({fmt})
 
 
+def accepted_formats(declared: Mapping[str, Any]) -> frozenset[str]:
+    """Every credential format a definition's ``format`` object lets through."""
+    out: set[str] = set()
+    for name in declared:
+        out |= aliases(name) | CARRIED.get(name, frozenset())
+    return frozenset(out)
+
+
 def _match_format(declared: Mapping[str, Any], candidate: Candidate) -> str:
-    """The declared format name the candidate fits, or ``'!reason'``."""
+    """The format name to submit the candidate under, or ``'!reason'``."""
     names = [n for n in declared if n in aliases(candidate.format)]
-    if not names:
-        return f"!format {candidate.format} is not among {sorted(declared)}"
-    name = candidate.format if candidate.format in names else names[0]
-    spec = declared[name]
+    if names:
+        name = candidate.format if candidate.format in names else names[0]
+    else:
+        # Named only through the presentation that carries it: the claim at the path is
+        # still of the candidate's own format; the presentation's limits apply to it too.
+        names = [n for n in declared if candidate.format in CARRIED.get(n, ())]
+        if not names:
+            return f"!format {candidate.format} is not among {sorted(declared)}"
+        name = candidate.format
+    spec = declared[name] if name in declared else declared[names[0]]
     for key, have in (
         ("alg", candidate.alg),
         ("sd-jwt_alg_values", candidate.alg),

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from wallet.credentials.pex import Candidate, aliases
+from wallet.credentials.pex import Candidate, accepted_formats
 from wallet.credentials.pex_definition import Field, InputDescriptor, PresentationDefinition
 from wallet.credentials.pex_jsonpath import WILDCARD, JsonPath
 from wallet.errors import InputError
@@ -89,7 +89,7 @@ def _descriptor_query(definition: PresentationDefinition, descriptor: InputDescr
     terms: list[Query] = []
     declared = descriptor.format or definition.format
     if declared is not None:
-        names = sorted({a for name in declared for a in aliases(name)})
+        names = sorted(accepted_formats(declared))
         terms.append({"format": names[0]} if len(names) == 1 else {"format": {"$in": names}})
     for fld in descriptor.fields:
         term = None if fld.optional else _field_term(fld)
