@@ -100,6 +100,17 @@ class PublicKey:
             if len(self.raw) != expected or self.raw[0] not in (2, 3):
                 raise KeyFormatError(f"a {self.type} public key must be a compressed point")
 
+    @classmethod
+    def x25519(cls, raw: bytes) -> PublicKey:
+        """An X25519 key from its 32 raw bytes: ``PublicKey(KeyType.X25519, raw)`` with the
+        same check, built without the dataclass machinery (every envelope carries one)."""
+        if type(raw) is not bytes or len(raw) != 32:
+            return cls(KeyType.X25519, raw)  # the general path, with its errors
+        key = _new(cls)
+        _set_type(key, KeyType.X25519)
+        _set_raw(key, raw)
+        return key
+
     # -- text forms -------------------------------------------------------------------------
 
     @property
@@ -221,6 +232,12 @@ class PublicKey:
 
     def __repr__(self) -> str:
         return f"PublicKey({self.type}, {self.multikey})"
+
+
+# The slots of the frozen PublicKey, written directly by PublicKey.x25519.
+_new = object.__new__
+_set_type = PublicKey.__dict__["type"].__set__
+_set_raw = PublicKey.__dict__["raw"].__set__
 
 
 def _compress(kty: KeyType, uncompressed: bytes) -> bytes:

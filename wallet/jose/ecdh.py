@@ -28,6 +28,7 @@ __all__ = [
     "agree",
     "concat_kdf",
     "fixed_info",
+    "x25519",
 ]
 
 #: Curves JWE key agreement accepts here (those DIDComm v2 names).
@@ -70,7 +71,8 @@ def _ec_public(key: PublicKey) -> ec.EllipticCurvePublicKey:
     return key.ec_key()
 
 
-def _x25519(secret: bytes, public: bytes) -> bytes:
+def x25519(secret: bytes, public: bytes) -> bytes:
+    """X25519 on raw bytes; a low-order ``public`` is :class:`KeyFormatError`."""
     try:
         shared = sodium.crypto_scalarmult(secret, public)
     except (RuntimeError, nacl.exceptions.CryptoError):
@@ -93,7 +95,7 @@ def agree(private: PrivateKey, public: PublicKey) -> bytes:
     if private.type is not public.type:
         raise KeyFormatError(f"cannot agree a {private.type} key with a {public.type} key")
     if public.type is KeyType.X25519:
-        return _x25519(private.secret, public.raw)
+        return x25519(private.secret, public.raw)
     if public.type not in _CURVES:
         raise UnsupportedAlgorithm(f"no JWE key agreement on {public.type}")
     return private.ec_key().exchange(_ECDH, _ec_public(public))
@@ -163,7 +165,7 @@ class Ephemeral:
         if peer.type is not self.public.type:
             raise KeyFormatError(f"cannot agree a {self.public.type} key with a {peer.type} key")
         if self._ec is None:
-            return _x25519(self._secret, peer.raw)
+            return x25519(self._secret, peer.raw)
         return self._ec.exchange(_ECDH, _ec_public(peer))
 
     def jwk(self) -> dict[str, str]:

@@ -15,9 +15,14 @@ The functions are pure: keys come in as arguments, nothing is fetched or stored.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+import os
+from collections.abc import Mapping, Sequence, Set
+from functools import lru_cache
+from hashlib import sha256
+from types import MappingProxyType
+from typing import Any, NamedTuple
+
+from nacl.bindings import crypto_scalarmult_base
 
 from ..encoding import DEFAULT_MAX_BYTES
 from ..errors import (
@@ -29,9 +34,9 @@ from ..errors import (
     UnsupportedAlgorithm,
 )
 from ..keys import KeyType, PrivateKey, PublicKey
-from ._util import b64d, b64e, decode_header, dumps_header, short
+from ._util import b64d, b64e, b64e_bytes, decode_header, dumps_header, short
 from .content import CONTENT_ALGS, ContentAlg, unwrap_key, wrap_key
-from .ecdh import AGREEMENT_TYPES, AgreementCache, Ephemeral, agree, concat_kdf, fixed_info
+from .ecdh import AGREEMENT_TYPES, AgreementCache, Ephemeral, agree, fixed_info, x25519
 
 __all__ = [
     "ANONCRYPT_ALG",
@@ -92,6 +97,33 @@ def kids_digest(kids: Sequence[str]) -> bytes:
 
 # -- encrypt ----------------------------------------------------------------------------------
 
+_ONE = b"\x00\x00\x00\x01"  # the Concat KDF's first (and, for a 256-bit KEK, only) counter
+_X25519_EPK = b'{"kty":"OKP","crv":"X25519","x":"'
+# Headers above this many characters of kids are built afresh rather than remembered.
+_TEMPLATE_KIDS_CHARS = 4096
+
+
+@lru_cache(maxsize=256)
+def _template(
+    typ: str | None, skid: str | None, enc: str, kids: tuple[str, ...]
+) -> tuple[bytes, bytes]:
+    """What the parties alone fix in an envelope: the protected header's JSON up to the
+    ephemeral key (``{...,"epk":``) and the KDF's FixedInfo up to the tag.
+
+    Both are public and the same for every message from one sender to one set of keys, which
+    is what an agent sends again and again, so they are built once.
+    """
+    header: dict[str, Any] = {"typ": typ} if typ is not None else {}
+    if skid is None:
+        alg, apu = ANONCRYPT_ALG, b""
+    else:
+        alg, apu = AUTHCRYPT_ALG, skid.encode("utf-8")
+        header["skid"] = skid
+        header["apu"] = b64e(apu)
+    apv = kids_digest(kids)
+    header.update(alg=alg, enc=enc, apv=b64e(apv))
+    return dumps_header(header)[:-1] + b',"epk":', fixed_info(alg, apu, apv, 256)
+
 
 def encrypt(
     plaintext: bytes,
@@ -118,48 +150,53 @@ def encrypt(
         raise RecipientError("a JWE needs at least one recipient")
     if len(recipients) > MAX_RECIPIENTS:
         raise RecipientError(f"a JWE may have at most {MAX_RECIPIENTS} recipients")
-    kids = [kid for kid, _ in recipients]
-    if len(set(kids)) != len(kids):
+    kids = tuple([kid for kid, _ in recipients])
+    if len(kids) > 1 and len(set(kids)) != len(kids):
         raise RecipientError("recipient kids must be unique")
     kty = recipients[0][1].type
     if kty not in AGREEMENT_TYPES:
         raise UnsupportedAlgorithm(f"no JWE key agreement on {kty}")
-    if any(key.type is not kty for _, key in recipients):
-        raise KeyFormatError("all recipients of one JWE must be on one curve")
+    for _, key in recipients:
+        if key.type is not kty:
+            raise KeyFormatError("all recipients of one JWE must be on one curve")
 
-    header: dict[str, Any] = {"typ": typ} if typ is not None else {}
-    if sender is None:
-        alg = ANONCRYPT_ALG
-        apu = b""
-    else:
-        alg = AUTHCRYPT_ALG
+    skid = sender_key = None
+    if sender is not None:
         if enc != _AUTHCRYPT_ENC:
             raise UnsupportedAlgorithm(f"authcrypt needs enc {_AUTHCRYPT_ENC}, not {enc}")
         skid, sender_key = sender
         if sender_key.type is not kty:
             raise SenderKeyError(f"the sender key is {sender_key.type}, the recipients {kty}")
-        apu = skid.encode("utf-8")
-        header["skid"] = skid
-        header["apu"] = b64e(apu)
-    apv = kids_digest(kids)
-    ephemeral = Ephemeral(kty)
-    header.update(alg=alg, enc=enc, apv=b64e(apv), epk=ephemeral.jwk())
-    protected_b64 = b64e(dumps_header(header))
+    if sum(map(len, kids)) <= _TEMPLATE_KIDS_CHARS:
+        prefix, info = _template(typ, skid, enc, kids)
+    else:
+        prefix, info = _template.__wrapped__(typ, skid, enc, kids)
 
-    cek, iv = content.new_key(), content.new_iv()
-    ciphertext, tag = content.encrypt(cek, iv, plaintext, protected_b64.encode("ascii"))
+    ephemeral = None
+    if kty is KeyType.X25519:
+        # The common case, on raw bytes: a fresh scalar and its public point.
+        e_secret = os.urandom(32)
+        epk = b"".join((_X25519_EPK, b64e_bytes(crypto_scalarmult_base(e_secret)), b'"}'))
+    else:
+        ephemeral = Ephemeral(kty)
+        epk = dumps_header(ephemeral.jwk())
+    protected = b64e_bytes(b"".join((prefix, epk, b"}")))
 
-    # One FixedInfo serves every recipient: alg, apu, apv and tag are shared.
-    info = fixed_info(alg, apu, apv, 256, tag if sender is not None else b"")
+    cek, iv = os.urandom(content.key_size), os.urandom(content.iv_size)
+    ciphertext, tag = content.encrypt(cek, iv, plaintext, protected)
+
+    # One FixedInfo serves every recipient: alg, apu, apv and the tag are shared.
+    if sender_key is not None:
+        info = b"".join((info, len(tag).to_bytes(4, "big"), tag))
     entries = []
     for kid, key in recipients:
-        z = ephemeral.agree(key)
-        if sender is not None:
-            z += _static_agree(agreement_cache, sender[1], key)
-        kek = concat_kdf(z, info, 32)
+        z = x25519(e_secret, key.raw) if ephemeral is None else ephemeral.agree(key)
+        if sender_key is not None:
+            z += _static_agree(agreement_cache, sender_key, key)
+        kek = sha256(b"".join((_ONE, z, info))).digest()
         entries.append({"header": {"kid": kid}, "encrypted_key": b64e(wrap_key(kek, cek))})
     return {
-        "protected": protected_b64,
+        "protected": protected.decode("ascii"),
         "recipients": entries,
         "iv": b64e(iv),
         "ciphertext": b64e(ciphertext),
@@ -170,17 +207,25 @@ def encrypt(
 # -- parse ------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class JWERecipient:
+class JWERecipient(NamedTuple):
+    """One recipient of a parsed JWE (a named tuple: immutable, and cheap to build for
+    every message)."""
+
     kid: str
-    encrypted_key: bytes = field(repr=False)
+    encrypted_key: bytes
     #: This recipient's own ephemeral key, when the envelope has no shared one.
     epk: PublicKey | None = None
 
+    def __repr__(self) -> str:
+        return f"JWERecipient(kid={self.kid!r}, epk={self.epk!r})"
 
-@dataclass(frozen=True, slots=True)
-class ParsedJWE:
-    """A structurally valid JWE, decoded but not decrypted."""
+
+_NO_HEADERS: Mapping[str, Any] = MappingProxyType({})
+
+
+class ParsedJWE(NamedTuple):
+    """A structurally valid JWE, decoded but not decrypted (a named tuple: immutable, and
+    cheap to build for every message)."""
 
     alg: str
     enc: str
@@ -191,11 +236,17 @@ class ParsedJWE:
     apu: bytes | None
     apv: bytes | None
     recipients: tuple[JWERecipient, ...]
-    iv: bytes = field(repr=False)
-    ciphertext: bytes = field(repr=False)
-    tag: bytes = field(repr=False)
-    aad: bytes = field(repr=False)
-    unprotected: dict[str, Any] = field(default_factory=dict)
+    iv: bytes
+    ciphertext: bytes
+    tag: bytes
+    aad: bytes
+    unprotected: Mapping[str, Any] = _NO_HEADERS
+
+    def __repr__(self) -> str:
+        return (
+            f"ParsedJWE(alg={self.alg!r}, enc={self.enc!r}, epk={self.epk!r}, "
+            f"skid={self.skid!r}, recipients={self.recipients!r})"
+        )
 
     @property
     def recipient_kids(self) -> list[str]:
@@ -208,12 +259,15 @@ class ParsedJWE:
     @property
     def sender_kid(self) -> str | None:
         """``skid``, or for senders that only set ``apu``, the kid it encodes."""
-        if self.skid is not None or not self.is_authcrypt or self.apu is None:
+        if self.skid is not None or self.apu is None or not self.alg.startswith("ECDH-1PU"):
             return self.skid
         try:
             return self.apu.decode("utf-8")
         except UnicodeDecodeError:
             return None
+
+
+_ABSENT: Any = object()
 
 
 def parse(jwe: Mapping[str, Any], *, max_bytes: int = DEFAULT_MAX_BYTES) -> ParsedJWE:
@@ -222,15 +276,18 @@ def parse(jwe: Mapping[str, Any], *, max_bytes: int = DEFAULT_MAX_BYTES) -> Pars
     Raises :class:`MalformedEnvelope` (or :class:`InvalidEphemeralKey`) for anything
     malformed and :class:`UnsupportedAlgorithm` for an ``alg``/``enc`` moi does not read.
     """
-    if not isinstance(jwe, Mapping):
+    if type(jwe) is not dict and not isinstance(jwe, Mapping):
         raise MalformedEnvelope("a JWE must be a JSON object")
     protected_b64 = jwe.get("protected")
     protected = decode_header(protected_b64, "JWE protected header")
-    unprotected = jwe.get("unprotected", {})
-    if not isinstance(unprotected, dict):
+    unprotected = jwe.get("unprotected", _ABSENT)
+    if unprotected is _ABSENT:
+        unprotected = {}
+    elif not isinstance(unprotected, dict):
         raise MalformedEnvelope("the JWE 'unprotected' header must be an object")
 
-    alg, enc = protected.get("alg"), protected.get("enc")
+    get = protected.get
+    alg, enc = get("alg"), get("enc")
     if not isinstance(alg, str) or not isinstance(enc, str):
         raise MalformedEnvelope("the JWE protected header needs string 'alg' and 'enc'")
     if alg not in _KW_BYTES:
@@ -238,25 +295,32 @@ def parse(jwe: Mapping[str, Any], *, max_bytes: int = DEFAULT_MAX_BYTES) -> Pars
     content = CONTENT_ALGS.get(enc)
     if content is None:
         raise UnsupportedAlgorithm(f"unsupported JWE enc {short(enc)}")
-    if alg.startswith("ECDH-1PU") and enc != _AUTHCRYPT_ENC:
+    if enc != _AUTHCRYPT_ENC and alg.startswith("ECDH-1PU"):
         raise UnsupportedAlgorithm(f"ECDH-1PU needs enc {_AUTHCRYPT_ENC}, not {enc}")
-    for name in _REFUSED_HEADERS:
-        if name in protected or name in unprotected:
-            raise UnsupportedAlgorithm(f"the JWE header {name!r} is not supported")
+    if (
+        "zip" in protected
+        or "crit" in protected
+        or (unprotected and ("zip" in unprotected or "crit" in unprotected))
+    ):
+        name = next(n for n in _REFUSED_HEADERS if n in protected or n in unprotected)
+        raise UnsupportedAlgorithm(f"the JWE header {name!r} is not supported")
 
-    shared_epk = protected.get("epk", unprotected.get("epk"))
+    shared_epk = get("epk") if "epk" in protected else unprotected.get("epk")
     epk = None if shared_epk is None else _parse_epk(shared_epk)
-    skid = protected.get("skid")
+    skid = get("skid")
     if skid is not None:
         _check_kid(skid, "the JWE 'skid'")
     apu = b64d(protected["apu"], "JWE apu") if "apu" in protected else None
     apv = b64d(protected["apv"], "JWE apv") if "apv" in protected else None
 
-    recipients = _parse_recipients(
-        jwe, protected.keys() | unprotected.keys(), content, alg, need_epk=epk is None
-    )
-    if protected.keys() & unprotected.keys():
-        raise MalformedEnvelope("JWE protected and unprotected headers must not share names")
+    if unprotected:
+        recipients = _parse_recipients(
+            jwe, protected.keys() | unprotected.keys(), content, alg, need_epk=epk is None
+        )
+        if protected.keys() & unprotected.keys():
+            raise MalformedEnvelope("JWE protected and unprotected headers must not share names")
+    else:
+        recipients = _parse_recipients(jwe, protected.keys(), content, alg, need_epk=epk is None)
 
     iv = b64d(jwe.get("iv"), "JWE iv")
     if len(iv) != content.iv_size:
@@ -284,12 +348,12 @@ def _parse_epk(value: Any) -> PublicKey:
         raise MalformedEnvelope("the JWE 'epk' must be a JWK object")
     if "d" in value:
         raise InvalidEphemeralKey("the JWE 'epk' must not carry a private key")
-    if value.get("kty") == "OKP" and value.get("crv") == "X25519":
+    if value.get("crv") == "X25519" and value.get("kty") == "OKP":
         # The common DIDComm case, without the generic JWK decoder's detours.
         x = b64d(value.get("x"), "the JWE 'epk' x")
         if len(x) != 32:
             raise InvalidEphemeralKey("the JWE 'epk' is not a 32-byte X25519 key")
-        return PublicKey(KeyType.X25519, x)
+        return PublicKey.x25519(x)
     try:
         epk = PublicKey.from_jwk(value)
     except KeyFormatError as err:
@@ -300,7 +364,12 @@ def _parse_epk(value: Any) -> PublicKey:
 
 
 def _parse_recipients(
-    jwe: Mapping[str, Any], shared_names: set[str], content: ContentAlg, alg: str, *, need_epk: bool
+    jwe: Mapping[str, Any],
+    shared_names: Set[str],
+    content: ContentAlg,
+    alg: str,
+    *,
+    need_epk: bool,
 ) -> tuple[JWERecipient, ...]:
     if "recipients" in jwe:
         if "encrypted_key" in jwe or "header" in jwe:
@@ -324,7 +393,7 @@ def _parse_recipients(
         header = entry.get("header")
         if not isinstance(header, dict):
             raise MalformedEnvelope("each JWE recipient needs a 'header' object")
-        if header.keys() & shared_names:
+        if not shared_names.isdisjoint(header):
             raise MalformedEnvelope("a JWE recipient header repeats a shared header name")
         kid = header.get("kid")
         _check_kid(kid, "a JWE recipient 'kid'")
@@ -338,22 +407,24 @@ def _parse_recipients(
                 f"got {len(encrypted_key)}"
             )
         own_epk = header.get("epk")
-        if own_epk is None and need_epk:
-            raise MalformedEnvelope("the JWE has no 'epk', shared or for each recipient")
-        out.append(
-            JWERecipient(kid, encrypted_key, None if own_epk is None else _parse_epk(own_epk))
-        )
+        if own_epk is None:
+            if need_epk:
+                raise MalformedEnvelope("the JWE has no 'epk', shared or for each recipient")
+            out.append(JWERecipient(kid, encrypted_key))
+        else:
+            out.append(JWERecipient(kid, encrypted_key, _parse_epk(own_epk)))
     return tuple(out)
 
 
 def _check_kid(kid: Any, what: str) -> None:
     if not isinstance(kid, str) or not 0 < len(kid) <= MAX_KID_CHARS:
         raise MalformedEnvelope(f"{what} must be a string of 1 to {MAX_KID_CHARS} characters")
-    try:
-        # JSON escapes can smuggle lone surrogates, which cannot be hashed into apv.
-        kid.encode("utf-8")
-    except UnicodeEncodeError:
-        raise MalformedEnvelope(f"{what} is not valid Unicode") from None
+    if not kid.isascii():
+        try:
+            # JSON escapes can smuggle lone surrogates, which cannot be hashed into apv.
+            kid.encode("utf-8")
+        except UnicodeEncodeError:
+            raise MalformedEnvelope(f"{what} is not valid Unicode") from None
 
 
 # -- decrypt ----------------------------------------------------------------------------------
@@ -376,46 +447,62 @@ def decrypt(
     off only for JWEs from other JOSE profiles. ``agreement_cache``, owned by whoever holds
     ``recipient_key``, saves the recipient-sender ECDH on later messages.
     """
-    entry = next((r for r in parsed.recipients if r.kid == recipient_kid), None)
-    if entry is None:
+    for entry in parsed.recipients:
+        if entry.kid == recipient_kid:
+            break
+    else:
         raise NoRecipientKey("the JWE has no recipient with the given kid")
     epk = entry.epk or parsed.epk
     if epk is None:  # parse() guarantees one or the other; a hand-built ParsedJWE may not
         raise MalformedEnvelope("the JWE has no 'epk' for this recipient")
-    if recipient_key.type is not epk.type:
-        raise DecryptionError(f"the recipient key is {recipient_key.type}, the epk {epk.type}")
-    if parsed.is_authcrypt:
+    kty = epk.type
+    if recipient_key.type is not kty:
+        raise DecryptionError(f"the recipient key is {recipient_key.type}, the epk {kty}")
+    alg = parsed.alg
+    authcrypt = alg.startswith("ECDH-1PU")
+    if authcrypt:
         if sender_key is None:
             raise SenderKeyError("authcrypt (ECDH-1PU) needs the sender's public key")
-        if sender_key.type is not epk.type:
-            raise SenderKeyError(f"the sender key is {sender_key.type}, the epk {epk.type}")
+        if sender_key.type is not kty:
+            raise SenderKeyError(f"the sender key is {sender_key.type}, the epk {kty}")
     elif sender_key is not None:
         raise SenderKeyError("anoncrypt (ECDH-ES) has no sender key to check")
+    apu, apv = parsed.apu, parsed.apv
     if didcomm:
-        if parsed.apv is not None and parsed.apv != kids_digest(parsed.recipient_kids):
+        if apv is not None and apv != kids_digest([r.kid for r in parsed.recipients]):
             raise MalformedEnvelope("the JWE 'apv' does not match its recipients' kids")
-        if (
-            parsed.apu is not None
-            and parsed.skid is not None
-            and parsed.apu != parsed.skid.encode("utf-8")
-        ):
+        skid = parsed.skid
+        if apu is not None and skid is not None and apu != skid.encode("utf-8"):
             raise MalformedEnvelope("the JWE 'apu' does not match its 'skid'")
 
     try:
-        z = agree(recipient_key, epk)
+        if kty is KeyType.X25519:
+            z = x25519(recipient_key.secret, epk.raw)
+        else:
+            z = agree(recipient_key, epk)
     except KeyFormatError as err:
         raise InvalidEphemeralKey(f"the JWE 'epk' is not usable: {err}") from None
-    cctag = b""
+    kw = _KW_BYTES[alg]
+    apu, apv = apu or b"", apv or b""
+    # FixedInfo (see fixed_info), built in one join.
+    parts = [_ALG_INFO[alg], len(apu).to_bytes(4, "big"), apu, len(apv).to_bytes(4, "big"), apv]
+    parts.append(_KEY_BITS[kw])
     if sender_key is not None:
         try:
             z += _static_agree(agreement_cache, recipient_key, sender_key)
         except KeyFormatError as err:
             raise SenderKeyError(f"the sender key is not usable: {err}") from None
-        cctag = parsed.tag
-    kw = _KW_BYTES[parsed.alg]
-    info = fixed_info(parsed.alg, parsed.apu or b"", parsed.apv or b"", kw * 8, cctag)
-    cek = unwrap_key(concat_kdf(z, info, kw), entry.encrypted_key)
+        tag = parsed.tag
+        parts += (len(tag).to_bytes(4, "big"), tag)
+    # Concat KDF: one SHA-256 block covers a 128- or 256-bit key-wrap key.
+    kek = sha256(b"".join((_ONE, z, *parts))).digest()[:kw]
+    cek = unwrap_key(kek, entry.encrypted_key)
     content = CONTENT_ALGS[parsed.enc]
     if len(cek) != content.key_size:
         raise DecryptionError("key unwrap failed")
     return content.decrypt(cek, parsed.iv, parsed.ciphertext, parsed.tag, parsed.aad)
+
+
+# AlgorithmID and SuppPubInfo of the Concat KDF, by alg and by key-wrap key size.
+_ALG_INFO = {alg: len(alg).to_bytes(4, "big") + alg.encode("ascii") for alg in _KW_BYTES}
+_KEY_BITS = {kw: (kw * 8).to_bytes(4, "big") for kw in set(_KW_BYTES.values())}
