@@ -26,7 +26,7 @@ from protocols.did_rotate import from_prior
 from protocols.out_of_band.v2 import relationship_for
 from wallet.didcomm.message import Message, from_aries
 from wallet.didcomm.packing import did_of
-from wallet.errors import MoiError, RecordNotFound
+from wallet.errors import DuplicateRecord, MoiError, RecordNotFound
 from wallet.storage import Store
 
 from . import events, inbox, outbox
@@ -55,6 +55,9 @@ class KeyedLock:
     def __init__(self) -> None:
         self._locks: dict[str, asyncio.Lock] = {}
         self._users: defaultdict[str, int] = defaultdict(int)
+
+    def busy(self, key: str) -> bool:
+        return key in self._users
 
     @contextlib.asynccontextmanager
     async def __call__(self, key: str) -> AsyncIterator[None]:
@@ -93,6 +96,7 @@ class Dispatcher:
         self._ready: dict[str, list[inbox.InboxItem]] = {}
         self._handled: OrderedDict[str, None] = OrderedDict()
         self._backlog: set[str] = set()
+        self._lane_locks = KeyedLock()
         #: called after an item is handled: (item, connection id, effects committed)
         self.on_handled: Callable[[inbox.InboxItem, str | None, list[Effect]], None] | None = None
 
@@ -117,7 +121,34 @@ class Dispatcher:
 
     # -- handling ---------------------------------------------------------------------------
 
+    async def try_inline(self, item: inbox.InboxItem) -> str | None:
+        """Handle a message as it arrives, storing it already handled: one transaction holds
+        the inbox record and the handler's effects, and only then is the sender answered.
+        Possible when nothing of its lane waits or runs (else order would break): None then,
+        and the caller stores the message for its lane."""
+        lane = item.lane
+        if (
+            lane in self._backlog
+            or self._ready.get(lane)
+            or self.lanes.busy(lane)
+            or self._lane_locks.busy(lane)
+        ):
+            return None
+        async with self._lane_locks(lane):
+            try:
+                await self.handle(item, inline=True)
+            except DuplicateRecord:
+                return "duplicate"
+        self._handled[item.id] = None
+        if len(self._handled) > 4096:
+            self._handled.popitem(last=False)
+        return "accepted"
+
     async def _lane(self, lane: str) -> bool:
+        async with self._lane_locks(lane):
+            return await self._lane_body(lane)
+
+    async def _lane_body(self, lane: str) -> bool:
         # Items handed over in memory go first — unless older ones wait in the store (after
         # a restart, or a run that failed half way): then the store is read until drained.
         if lane not in self._backlog:
@@ -152,7 +183,7 @@ class Dispatcher:
             self._handled.popitem(last=False)
         return True
 
-    async def handle(self, item: inbox.InboxItem) -> None:
+    async def handle(self, item: inbox.InboxItem, *, inline: bool = False) -> None:
         family = Family(item.family)
         metadata = item.metadata
         try:
@@ -160,7 +191,7 @@ class Dispatcher:
                 from_aries(item.message) if family is Family.V1 else Message.from_json(item.message)
             )
         except MoiError as err:
-            await self.commit([], done=item.finished(inbox.InboxState.FAILED, str(err)))
+            await self.commit([], done=item.finished(inbox.InboxState.FAILED, str(err)), new=inline)
             return
         first: list[Effect] = []
         try:
@@ -180,6 +211,7 @@ class Dispatcher:
             await self.commit(
                 self._problem(ctx, err.problem_code, str(err)),
                 done=item.finished(inbox.InboxState.FAILED, str(err)),
+                new=inline,
             )
             return
         if family is Family.V2:
@@ -219,7 +251,7 @@ class Dispatcher:
             state, error = inbox.InboxState.FAILED, f"internal error: {type(err).__name__}"
             problem = self._problem(ctx, "e.p.me", "internal error while handling the message")
             effects = first + problem
-        await self.commit(effects, done=item.finished(state, error))
+        await self.commit(effects, done=item.finished(state, error), new=inline)
         if self.on_handled is not None:
             self.on_handled(item, connection.id if connection else None, effects)
 
@@ -312,7 +344,11 @@ class Dispatcher:
     # -- committing effects -----------------------------------------------------------------
 
     async def commit(
-        self, effects: Sequence[Effect], *, done: inbox.InboxItem | None = None
+        self,
+        effects: Sequence[Effect],
+        *,
+        done: inbox.InboxItem | None = None,
+        new: bool = False,
     ) -> list[events.Event]:
         """Apply effects in one transaction; wake the outbox and publish events after it."""
         appended: list[events.Event] = []
@@ -330,7 +366,11 @@ class Dispatcher:
                     )
                 elif isinstance(effect, Emit):
                     appended.append(await events.append(tx, effect.topic, effect.payload))
-            if done is not None:
+            if done is not None and new:
+                # Handled as it arrived: the inbox record is written here, already done (a
+                # duplicate raises DuplicateRecord and rolls back everything above).
+                await tx.add(inbox.CATEGORY, done.id, inbox.encode(done), done.tags())
+            elif done is not None:
                 await tx.update(inbox.CATEGORY, done.id, inbox.encode(done), done.tags())
         for effect in effects:
             if isinstance(effect, Save) and effect.category == "connection":

@@ -78,18 +78,16 @@ def encode(item: InboxItem) -> bytes:
     return dumps_compact(item.to_json()).encode("utf-8")
 
 
-async def store_inbound(
-    store: Store,
+def new_item(
     *,
     sender: str | None,
     lane: str,
     family: str,
     message: Mapping[str, Any],
     metadata: Mapping[str, Any],
-) -> InboxItem | None:
-    """Store a received message; None when it is a duplicate (already stored)."""
+) -> InboxItem:
     message_id = str(message.get("id") or message.get("@id"))
-    item = InboxItem(
+    return InboxItem(
         id=dedupe_key(sender, message_id),
         lane=lane,
         family=family,
@@ -98,8 +96,12 @@ async def store_inbound(
         received=time.time(),
         seq=SEQ.next(),
     )
+
+
+async def store_item(store: Store, item: InboxItem) -> bool:
+    """Store a received message; False when it is a duplicate (already stored)."""
     try:
         await store.add(CATEGORY, item.id, encode(item), item.tags())
     except DuplicateRecord:
-        return None
-    return item
+        return False
+    return True

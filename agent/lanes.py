@@ -79,6 +79,10 @@ class Lanes:
             delay = min(self._max_retry_delay, self._retry_delay * 2 ** (count - 1))
             asyncio.get_running_loop().call_later(delay, self.notify, key)
 
+    def busy(self, key: str) -> bool:
+        task = self._tasks.get(key)
+        return task is not None and not task.done()
+
     @property
     def active(self) -> int:
         return sum(1 for t in self._tasks.values() if not t.done())

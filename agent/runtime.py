@@ -234,23 +234,29 @@ class Agent:
             sender = meta.sender_kid
         lane = sender or f"anonymous:{message.get('thid') or message.get('id')}"
         return_route = session is not None and sender and wants_return_route(message, family.value)
-        item = await inbox.store_inbound(
-            self.store,
+        item = inbox.new_item(
             sender=sender,
             lane=lane,
             family=family.value,
             message=message,
             metadata=meta.to_json(),
         )
-        if item is None:
-            return "duplicate"
         if return_route:
             session.wanted = True
             self.sessions.add(sender, session)
             if isinstance(session, HttpReturn):
                 self._return_routes[item.id] = session
-        self.dispatcher.submit(item)
-        return "accepted"
+        outcome = await self.dispatcher.try_inline(item)
+        if outcome is None:
+            if not await inbox.store_item(self.store, item):
+                outcome = "duplicate"
+            else:
+                self.dispatcher.submit(item)
+                outcome = "accepted"
+        if outcome == "duplicate" and isinstance(session, HttpReturn):
+            self._return_routes.pop(item.id, None)
+            session.release()
+        return outcome
 
     def _handled(self, item: Any, connection_id: str | None, effects: list[Effect]) -> None:
         """An HTTP response held for replies goes as soon as none are coming."""

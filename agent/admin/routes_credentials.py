@@ -211,6 +211,7 @@ def _credential_routes(api: Api) -> None:
         tag="credentials",
         params=FILTERS,
         response=EXCHANGES,
+        errors=(400, 401, 404),
     )
     async def exchanges(
         agent: Any,
@@ -243,9 +244,10 @@ def _credential_routes(api: Api) -> None:
         errors=(400, 401, 404, 504),
     )
     async def exchange(agent: Any, request: web.Request, id: str, wait: float = 0) -> Any:
-        if wait:
-            return (await issuing.wait_for(agent, id, {"done"}, timeout=wait)).to_json()
-        return (await credential_records.get(agent.store, id)).to_json()
+        record = await credential_records.get(agent.store, id)
+        if wait and not record.finished:
+            record = await issuing.wait_for(agent, id, {"done"}, timeout=wait)
+        return record.to_json()
 
     @api.route(
         "POST",
@@ -426,7 +428,7 @@ def _held_routes(api: Api) -> None:
 def _proof_routes(api: Api) -> None:
     @api.route(
         "POST",
-        "/proofs/requests",
+        "/proofs",
         summary="Ask a connection for a proof (present-proof); ?wait=S for the verification",
         tag="proofs",
         params=(Param("wait", WAIT),),
@@ -484,6 +486,7 @@ def _proof_routes(api: Api) -> None:
         tag="proofs",
         params=FILTERS,
         response=EXCHANGES,
+        errors=(400, 401, 404),
     )
     async def proofs(
         agent: Any,
@@ -516,9 +519,10 @@ def _proof_routes(api: Api) -> None:
         errors=(400, 401, 404, 504),
     )
     async def proof(agent: Any, request: web.Request, id: str, wait: float = 0) -> Any:
-        if wait:
-            return (await proving.wait_for(agent, id, {"done"}, timeout=wait)).to_json()
-        return (await proof_records.get(agent.store, id)).to_json()
+        record = await proof_records.get(agent.store, id)
+        if wait and not record.finished:
+            record = await proving.wait_for(agent, id, {"done"}, timeout=wait)
+        return record.to_json()
 
     @api.route(
         "GET",
@@ -530,10 +534,9 @@ def _proof_routes(api: Api) -> None:
         errors=(400, 401, 404, 504),
     )
     async def result(agent: Any, request: web.Request, id: str, wait: float = 0) -> Any:
-        if wait:
+        record = await proof_records.get(agent.store, id)
+        if wait and not record.finished:
             record = await proving.wait_for(agent, id, {"done"}, timeout=wait)
-        else:
-            record = await proof_records.get(agent.store, id)
         if record.report is None:
             raise InputError(f"exchange {id} has no verification result ({record.state})")
         return record.report

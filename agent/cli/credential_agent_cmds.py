@@ -281,7 +281,7 @@ async def cmd_request(args: argparse.Namespace) -> Any:
     if args.no_domain:
         body["domain"] = None
     client = _client(args, args.timeout)
-    record = await client.call("POST", "/proofs/requests", body=body)
+    record = await client.call("POST", "/proofs", body=body)
     _note(f"requested: exchange {record['id']}; waiting for the presentation")
     final = await client.call(
         "GET", f"/proofs/{quote(record['id'], safe='')}", params={"wait": args.timeout}
