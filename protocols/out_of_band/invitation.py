@@ -72,7 +72,7 @@ def build_v1(
         "@type": TYPE_V1,
         "@id": invitation_id or str(uuid.uuid4()),
         "label": label,
-        "handshake_protocols": [DIDEXCHANGE_1_1, DIDEXCHANGE_1_0],
+        "handshake_protocols": [DIDEXCHANGE_1_1],
         "accept": list(ACCEPT_V1),
         "services": [
             {
