@@ -18,7 +18,6 @@ TYPE_V1 = "https://didcomm.org/out-of-band/1.1/invitation"
 TYPE_V1_0 = "https://didcomm.org/out-of-band/1.0/invitation"
 TYPE_V2 = "https://didcomm.org/out-of-band/2.0/invitation"
 DIDEXCHANGE_1_1 = "https://didcomm.org/didexchange/1.1"
-DIDEXCHANGE_1_0 = "https://didcomm.org/didexchange/1.0"
 ACCEPT_V1 = ("didcomm/aip2;env=rfc19", "didcomm/aip1")
 ACCEPT_V2 = ("didcomm/v2",)
 MAX_INVITATION_BYTES = 64 * 1024
