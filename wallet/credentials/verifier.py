@@ -255,9 +255,9 @@ async def _di_presentation(
     except CredentialError as err:
         report.fail(SIGNATURE, err)
         return
-    report.holder = pres.holder
     report.format = _di_format(doc.get("proof"))
-    await _di_holder_proof(doc, pres, ctx, report)
+    holder = await _di_holder_proof(doc, pres, ctx, report)
+    report.holder = holder
     raw = doc.get("verifiableCredential", [])
     items = raw if isinstance(raw, list) else [raw]
     if not items:
@@ -274,17 +274,18 @@ async def _di_presentation(
             info = await di_credential(item, ctx, report, where)
         if info is not None:
             report.credentials.append(info)
-            bind_credential(report, info, pres.holder, None, where)
+            bind_credential(report, info, holder, None, where)
     if report.format == "di" and report.credentials:
         report.format = report.credentials[0].format
 
 
 async def _di_holder_proof(
     doc: dict[str, Any], pres: Any, ctx: VerifyContext, report: VerificationReport
-) -> None:
+) -> str | None:
+    """Check the presentation's own proofs; returns the holder they prove (or ``holder``)."""
     if not pres.proofs:
         report.absent(HOLDER_BINDING)
-        return
+        return pres.holder
     try:
         for proof in pres.proofs:
             if ctx.nonce is not None and proof.get("challenge") != ctx.nonce:
@@ -302,16 +303,23 @@ async def _di_holder_proof(
             now=ctx.now,
         )
         result.raise_for_failure()
-        if pres.holder is None:
-            raise HolderBindingError("the presentation names no holder")
+        holder = pres.holder
+        if holder is None:
+            # ``holder`` is optional in the data model (ACA-Py leaves it out): the presenter
+            # is then the one DID whose authentication keys made every proof.
+            signers = {(c.verification_method or "").split("#", 1)[0] for c in result.checks}
+            if len(signers) != 1 or not next(iter(signers)).startswith("did:"):
+                raise HolderBindingError("the presentation names no holder, nor one DID signed it")
+            holder = signers.pop()
         for check in result.checks:
             await authorised_method(
-                ctx.resolver, check.verification_method or "", pres.holder, AUTHENTICATION
+                ctx.resolver, check.verification_method or "", holder, AUTHENTICATION
             )
     except MoiError as err:
         report.fail(HOLDER_BINDING, err)
-        return
+        return pres.holder
     report.ok(HOLDER_BINDING)
+    return holder
 
 
 # -- summary -------------------------------------------------------------------------------
