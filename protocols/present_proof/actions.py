@@ -7,8 +7,8 @@ commit the record, the message and the event together.
 from __future__ import annotations
 
 import asyncio
-import secrets
 import time
+import uuid
 from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -43,6 +43,12 @@ async def _active(agent: Any, ref: str) -> Any:
     return connection
 
 
+def _challenge() -> str:
+    """A fresh challenge: a random UUID4 (122 bits from the OS's CSPRNG), the form ACA-Py
+    writes and demands -- 1.7 refuses a request whose challenge is not a UUID4."""
+    return str(uuid.uuid4())
+
+
 def _own_domain(connection: Any) -> str:
     class _Mine:
         id = connection.id
@@ -72,9 +78,7 @@ async def request_proof(
         raise InputError("give a presentation definition or claims, not both")
     if domain is OWN_DID:
         domain = _own_domain(peer)
-    attached = definitions.request_attachment(
-        definition, challenge=secrets.token_urlsafe(24), domain=domain
-    )
+    attached = definitions.request_attachment(definition, challenge=_challenge(), domain=domain)
     record, message = machine.request(
         connection_id=peer.id,
         family=Family(peer.family),
@@ -97,7 +101,7 @@ async def answer_proposal(agent: Any, exchange_id: str) -> PresentationExchangeR
             raise LocalProtocolError(f"exchange {exchange_id} has no proposal to answer")
         peer = await agent.connections.get(record.connection_id)
         attached = definitions.request_attachment(
-            proposed, challenge=secrets.token_urlsafe(24), domain=_own_domain(peer)
+            proposed, challenge=_challenge(), domain=_own_domain(peer)
         )
         requested, message = machine.request(
             connection_id=record.connection_id,
