@@ -37,6 +37,8 @@ MAX_OPTION = 1024
 MAX_CLAIMS = 64
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*(\.[A-Za-z_][A-Za-z0-9_\-]*|\.[0-9]+)*$")
 _EDDSA_ES256 = ["EdDSA", "ES256"]
+#: The expanded IRI of ``VerifiableCredential`` (the same in VCDM 1.1 and 2.0).
+VC_TYPE_IRI = "https://www.w3.org/2018/credentials#VerifiableCredential"
 
 #: ``--format`` → the definition's ``format`` (DIF claim format registry names).
 CLAIM_FORMATS: dict[str, dict[str, Any]] = {
@@ -73,8 +75,9 @@ class RequestDetail:
 
 def _claim_path(name: str) -> list[str]:
     steps = name.split(".")
-    quoted = "".join(f"[{s}]" if s.isdigit() else f"['{s}']" for s in steps)
-    return [f"$['credentialSubject']{quoted}", f"${quoted}"]
+    # Dot notation (names are checked by _NAME): ACA-Py accepts no quoted brackets.
+    dotted = "".join(f"[{s}]" if s.isdigit() else f".{s}" for s in steps)
+    return [f"$.credentialSubject{dotted}", f"${dotted}"]
 
 
 def simple_definition(
@@ -124,6 +127,10 @@ def simple_definition(
         # ACA-Py's prover needs constraints on every descriptor: always give them.
         "constraints": {"fields": fields},
     }
+    if format not in ("sd-jwt", "vc-jwt"):
+        # Presentation Exchange 1.0 (the version of this attachment format) requires
+        # ``schema``; ACA-Py's prover fails without it. Every W3C credential has this type.
+        descriptor["schema"] = [{"uri": VC_TYPE_IRI}]
     if purpose:
         descriptor["purpose"] = purpose
     if format is not None:
