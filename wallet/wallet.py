@@ -41,8 +41,8 @@ from .did import (
     long_to_short,
 )
 from .did.service import DIDCOMM_V1, DIDCOMM_V2
-from .didcomm.message import BASIC_MESSAGE_V2, Message, to_aries
-from .didcomm.packing import Mode, Unpacked, did_of, pack, pack_v1, unpack
+from .didcomm.message import BASIC_MESSAGE_V2, Message, plaintext_json, to_aries
+from .didcomm.packing import NOT_CACHED, Mode, Unpacked, did_of, pack, pack_v1, unpack
 from .encoding import b64url_decode, b64url_encode, dumps_compact
 from .errors import DuplicateRecord, InputError, KeyNotFound, MalformedMessage, RecordNotFound
 from .jose import AgreementCache
@@ -196,9 +196,9 @@ class Wallet:
 
     async def secret_for(self, kid: str) -> PrivateKey | None:
         """The private key named by ``kid`` (a DID URL or a base58 verkey), if held here."""
-        if kid in self._secrets:
-            self._secrets.move_to_end(kid)
-            return self._secrets[kid]
+        secret = self.cached_secret(kid)
+        if secret is not NOT_CACHED:
+            return secret
         try:
             ref = (await self.store.get(_KID, _kid_id(kid))).json()
             record = await self.store.get(_KEY, ref["key"])
@@ -212,6 +212,14 @@ class Wallet:
         self._secrets[kid] = secret
         if len(self._secrets) > 1024:
             self._secrets.popitem(last=False)
+        return secret
+
+    def cached_secret(self, kid: str) -> Any:
+        """:meth:`secret_for` from the in-memory cache alone: the key, None when the store
+        is known not to hold it, or :data:`~wallet.didcomm.packing.NOT_CACHED`."""
+        secret = self._secrets.get(kid, NOT_CACHED)
+        if secret is not NOT_CACHED:
+            self._secrets.move_to_end(kid)
         return secret
 
     async def did_for_kid(self, kid: str) -> str | None:
@@ -376,19 +384,18 @@ class Wallet:
             aries = to_aries(message) if isinstance(message, Message) else dict(message)
             return await pack_v1(aries, to=to, frm=sender, resolver=self.resolver, keys=self)
         if isinstance(message, Message):
-            msg = message
+            plaintext = message.to_json()
         else:
             # The documented few-line use passes only type and body: the headers the
             # recipient checks (id, and from/to against the keys used) come from the call.
             obj = dict(message)
             if "id" not in obj:
                 obj["id"] = str(uuid.uuid4())
-            if frm is not None:
-                obj.setdefault("from", did_of(frm))
-            if to:
-                obj.setdefault("to", [did_of(t) for t in to])
-            msg = Message.from_json(obj)
-        plaintext = msg.to_json()
+            if frm is not None and "from" not in obj:
+                obj["from"] = did_of(frm)
+            if to and "to" not in obj:
+                obj["to"] = [did_of(t) for t in to]
+            plaintext = plaintext_json(obj)
         return await pack(
             plaintext,
             to=to,

@@ -138,6 +138,27 @@ class ResolverRegistry:
         doc = await self.resolve(url.did)
         return doc.method(f"{url.did}#{url.fragment}")
 
+    def cached(self, did: str) -> DIDDocument | None:
+        """The document of ``did`` if the cache holds it (and it has not expired), else None.
+
+        The synchronous hit path of :meth:`resolve` for a plain DID, so that per-message code
+        (packing, unpacking) needs no coroutine for a peer it already knows; on None, call
+        :meth:`resolve`.
+        """
+        return self._cached(did)
+
+    def cached_method(self, did_url: str) -> VerificationMethod | None:
+        """:meth:`resolve_method` when the DID's document is cached, else None.
+
+        Raises as :meth:`resolve_method` does (:class:`KeyNotFound`) when the cached document
+        has no such method.
+        """
+        if not isinstance(did_url, str):
+            return None
+        did, sep, _ = did_url.partition("#")
+        doc = self._cached(did) if sep and "?" not in did else None
+        return None if doc is None else doc.method(did_url)
+
     def forget(self, did: str) -> None:
         """Drop a DID's cached document (after a did:web rotation, say)."""
         self._cache.pop(did, None)

@@ -86,42 +86,21 @@ class Message:
     @classmethod
     def from_json(cls, obj: Any) -> Message:
         """Validate a decoded plaintext; every problem is a :class:`MalformedMessage`."""
-        if not isinstance(obj, Mapping):
-            raise MalformedMessage("a DIDComm message must be a JSON object")
-        msg_id = _string(obj, "id", _MAX_ID, required=True)
-        msg_type = _string(obj, "type", _MAX_TYPE, required=True)
-        if "typ" in obj and obj["typ"] not in (PLAINTEXT_TYP, "application/didcomm-plain"):
-            raise MalformedMessage(f"plaintext 'typ' must be {PLAINTEXT_TYP!r}")
-        if "body" not in obj:
-            raise MalformedMessage("message has no 'body'")
-        body = obj["body"]
-        if not isinstance(body, Mapping):
-            raise MalformedMessage("message 'body' must be a JSON object")
-        to = obj.get("to", [])
-        if not isinstance(to, list) or not all(
-            isinstance(t, str) and 0 < len(t) <= _MAX_DID for t in to
-        ):
-            raise MalformedMessage("message 'to' must be a list of DID strings")
-        if len(to) > _MAX_RECIPIENTS:
-            raise MalformedMessage(f"message 'to' lists more than {_MAX_RECIPIENTS} recipients")
-        attachments = obj.get("attachments", [])
-        if not isinstance(attachments, list) or not all(
-            isinstance(a, Mapping) for a in attachments
-        ):
-            raise MalformedMessage("message 'attachments' must be a list of objects")
+        check_plaintext(obj)
+        get = obj.get
         return cls(
-            id=msg_id,
-            type=msg_type,
-            body=body,
-            frm=_string(obj, "from", _MAX_DID),
-            to=tuple(to),
-            thid=_string(obj, "thid", _MAX_ID),
-            pthid=_string(obj, "pthid", _MAX_ID),
-            created_time=_timestamp(obj, "created_time"),
-            expires_time=_timestamp(obj, "expires_time"),
-            attachments=tuple(attachments),
-            from_prior=_string(obj, "from_prior", 16 * 1024),
-            extra={k: v for k, v in obj.items() if k not in _HEADERS},
+            id=obj["id"],
+            type=obj["type"],
+            body=obj["body"],
+            frm=get("from"),
+            to=tuple(get("to", ())),
+            thid=get("thid"),
+            pthid=get("pthid"),
+            created_time=get("created_time"),
+            expires_time=get("expires_time"),
+            attachments=tuple(get("attachments", ())),
+            from_prior=get("from_prior"),
+            extra={k: v for k, v in obj.items() if k not in _HEADER_SET},
         )
 
     @classmethod
@@ -133,8 +112,87 @@ class Message:
         return cls.from_json(obj)
 
 
-def _string(obj: Mapping[str, Any], name: str, limit: int, *, required: bool = False) -> Any:
-    value = obj.get(name)
+def check_plaintext(obj: Any) -> tuple[str | None, Sequence[str]]:
+    """Check a decoded plaintext as :meth:`Message.from_json` does, without building the
+    message; returns its ``from`` (or None) and its ``to`` (the list itself, or ``()``).
+
+    Every problem is a :class:`MalformedMessage`.
+    """
+    if type(obj) is not dict and not isinstance(obj, Mapping):
+        raise MalformedMessage("a DIDComm message must be a JSON object")
+    get = obj.get
+    _string(get("id"), "id", _MAX_ID, required=True)
+    _string(get("type"), "type", _MAX_TYPE, required=True)
+    if "typ" in obj and obj["typ"] not in _PLAINTEXT_TYPS:
+        raise MalformedMessage(f"plaintext 'typ' must be {PLAINTEXT_TYP!r}")
+    if "body" not in obj:
+        raise MalformedMessage("message has no 'body'")
+    body = obj["body"]
+    if type(body) is not dict and not isinstance(body, Mapping):
+        raise MalformedMessage("message 'body' must be a JSON object")
+    to = get("to", _NONE)
+    if not isinstance(to, list):
+        raise MalformedMessage("message 'to' must be a list of DID strings")
+    for t in to:
+        if not isinstance(t, str) or not 0 < len(t) <= _MAX_DID:
+            raise MalformedMessage("message 'to' must be a list of DID strings")
+    if len(to) > _MAX_RECIPIENTS:
+        raise MalformedMessage(f"message 'to' lists more than {_MAX_RECIPIENTS} recipients")
+    attachments = get("attachments", _NONE)
+    if not isinstance(attachments, list):
+        raise MalformedMessage("message 'attachments' must be a list of objects")
+    for a in attachments:
+        if type(a) is not dict and not isinstance(a, Mapping):
+            raise MalformedMessage("message 'attachments' must be a list of objects")
+    frm = get("from")
+    if frm is not None:
+        _string(frm, "from", _MAX_DID)
+    # The rest are rare; one look at the key set skips them when none is there.
+    if not _RARE.isdisjoint(obj.keys()):
+        _string(get("thid"), "thid", _MAX_ID)
+        _string(get("pthid"), "pthid", _MAX_ID)
+        _timestamp(get("created_time"), "created_time")
+        _timestamp(get("expires_time"), "expires_time")
+        _string(get("from_prior"), "from_prior", 16 * 1024)
+    elif "created_time" in obj or "expires_time" in obj:
+        _timestamp(get("created_time"), "created_time")
+        _timestamp(get("expires_time"), "expires_time")
+    return frm, to if to is not _NONE else ()
+
+
+def plaintext_json(obj: Any) -> dict[str, Any]:
+    """``Message.from_json(obj).to_json()`` without the message in between: the checked
+    plaintext in moi's header order, ``typ`` set, unmodelled headers kept after the body."""
+    frm, to = check_plaintext(obj)
+    get = obj.get
+    out: dict[str, Any] = {"id": obj["id"], "type": obj["type"], "typ": PLAINTEXT_TYP}
+    if frm is not None:
+        out["from"] = frm
+    if to:
+        out["to"] = list(to)
+    for name in _OPTIONAL:
+        value = get(name)
+        if value is not None:
+            out[name] = value
+    out["body"] = dict(obj["body"])
+    attachments = get("attachments")
+    if attachments:
+        out["attachments"] = [dict(a) for a in attachments]
+    if not obj.keys() <= _HEADER_SET:
+        for key, value in obj.items():
+            if key not in _HEADER_SET:
+                out[key] = value
+    return out
+
+
+_NONE: list[Any] = []  # read-only stand-in for an absent list
+_PLAINTEXT_TYPS = (PLAINTEXT_TYP, "application/didcomm-plain")
+_OPTIONAL = ("thid", "pthid", "created_time", "expires_time", "from_prior")
+_HEADER_SET = frozenset(_HEADERS)
+_RARE = frozenset({"thid", "pthid", "from_prior"})
+
+
+def _string(value: Any, name: str, limit: int, *, required: bool = False) -> Any:
     if value is None:
         if required:
             raise MalformedMessage(f"message has no '{name}'")
@@ -146,8 +204,7 @@ def _string(obj: Mapping[str, Any], name: str, limit: int, *, required: bool = F
     return value
 
 
-def _timestamp(obj: Mapping[str, Any], name: str) -> int | None:
-    value = obj.get(name)
+def _timestamp(value: Any, name: str) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**53:
@@ -167,13 +224,13 @@ def from_aries(obj: Any) -> Message:
     """
     if not isinstance(obj, Mapping):
         raise MalformedMessage("an Aries message must be a JSON object")
-    msg_id = _string(obj, "@id", _MAX_ID, required=True)
-    msg_type = _string(obj, "@type", _MAX_TYPE, required=True)
+    msg_id = _string(obj.get("@id"), "@id", _MAX_ID, required=True)
+    msg_type = _string(obj.get("@type"), "@type", _MAX_TYPE, required=True)
     thread = obj.get("~thread", {})
     if not isinstance(thread, Mapping):
         raise MalformedMessage("'~thread' must be an object")
-    thid = _string(thread, "thid", _MAX_ID)
-    pthid = _string(thread, "pthid", _MAX_ID)
+    thid = _string(thread.get("thid"), "thid", _MAX_ID)
+    pthid = _string(thread.get("pthid"), "pthid", _MAX_ID)
     body = {k: v for k, v in obj.items() if k not in ("@id", "@type")}
     return Message(
         id=msg_id,

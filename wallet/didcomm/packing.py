@@ -11,11 +11,10 @@ for the recipient who decrypted it.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
-from ..encoding import DEFAULT_MAX_BYTES, dumps_compact, loads_object
+from ..encoding import DEFAULT_MAX_BYTES, dumps_compact, dumps_utf8, loads_object
 from ..errors import (
     InputError,
     KeyNotFound,
@@ -30,7 +29,7 @@ from ..errors import (
 from ..jose import AgreementCache, jwe, jws
 from ..keys import KeyType, PrivateKey, PublicKey
 from . import v1
-from .message import Message
+from .message import check_plaintext
 
 SIGNED_TYP = "application/didcomm-signed+json"
 ENCRYPTED_TYP = "application/didcomm-encrypted+json"
@@ -45,12 +44,23 @@ class Mode(StrEnum):
     AUTHCRYPT = "authcrypt"
 
 
+class _NotCached:
+    def __repr__(self) -> str:
+        return "NOT_CACHED"
+
+
+#: What a holder's ``cached_secret`` returns for a kid its cache does not know either way.
+NOT_CACHED: Any = _NotCached()
+
+
 class KeyLookup(Protocol):
     """What packing needs from the holder's wallet: its own private keys, by key id.
 
     A holder may also carry ``agreement_cache``, a :class:`~wallet.jose.AgreementCache` it
     clears when it locks its keys: authcrypt then reuses the static-static ECDH (``Zs``)
-    between two keys that talk often, instead of computing it for every message.
+    between two keys that talk often, instead of computing it for every message. And it may
+    offer ``cached_secret(kid)``, the synchronous hit path of ``secret_for`` (the key, None
+    when known not to be held, or :data:`NOT_CACHED`), which saves a coroutine per lookup.
     """
 
     async def secret_for(self, kid: str) -> PrivateKey | None:
@@ -59,6 +69,10 @@ class KeyLookup(Protocol):
 
 
 class Resolver(Protocol):
+    """DID resolution. A resolver may also offer the synchronous cache-hit paths ``cached(did)``
+    and ``cached_method(did_url)`` (None on a miss), as :class:`~wallet.did.ResolverRegistry`
+    does; packing then awaits only on a miss."""
+
     async def resolve(self, did: str) -> Any: ...
 
     async def resolve_method(self, did_url: str) -> Any: ...
@@ -80,8 +94,10 @@ class SenderMismatch(SignatureError):
     """The key that authenticated or signed the message is not the ``from`` of its plaintext."""
 
 
-@dataclass(frozen=True, slots=True)
-class UnpackMetadata:
+class UnpackMetadata(NamedTuple):
+    """What unpacking proved about a message (a named tuple: immutable, and cheap to build
+    for every message)."""
+
     version: str = "v2"
     encrypted: bool = False
     authenticated: bool = False
@@ -90,7 +106,15 @@ class UnpackMetadata:
     sender_kid: str | None = None
     recipient_kid: str | None = None
     #: the signed JWS, kept when the message was signed (proof for the holder's records)
-    signed_message: Mapping[str, Any] | None = field(default=None, repr=False)
+    signed_message: Mapping[str, Any] | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"UnpackMetadata(version={self.version!r}, encrypted={self.encrypted}, "
+            f"authenticated={self.authenticated}, non_repudiation={self.non_repudiation}, "
+            f"anonymous_sender={self.anonymous_sender}, sender_kid={self.sender_kid!r}, "
+            f"recipient_kid={self.recipient_kid!r})"
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -104,8 +128,7 @@ class UnpackMetadata:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class Unpacked:
+class Unpacked(NamedTuple):
     """An unpacked message. ``message`` is the plaintext as received (v1: the Aries form)."""
 
     message: dict[str, Any]
@@ -113,7 +136,36 @@ class Unpacked:
 
 
 def did_of(did_url: str) -> str:
-    return did_url.split("#", 1)[0].split("?", 1)[0]
+    return did_url.partition("#")[0].partition("?")[0]
+
+
+_MODE_OF = {m.value: m for m in Mode}
+
+
+def _mode(mode: Mode | str) -> Mode:
+    try:
+        return _MODE_OF[mode]
+    except (KeyError, TypeError):
+        return Mode(mode)
+
+
+# The synchronous cache-hit paths: None (NOT_CACHED for secrets) sends the caller to the
+# coroutine, which a running agent needs only the first time it meets a peer or a key.
+
+
+def _doc_now(did: str, resolver: Resolver) -> Any:
+    cached = getattr(resolver, "cached", None)
+    return cached(did) if cached is not None else None
+
+
+def _method_now(did_url: str, resolver: Resolver) -> Any:
+    cached = getattr(resolver, "cached_method", None)
+    return cached(did_url) if cached is not None else None
+
+
+def _secret_now(kid: str, keys: KeyLookup) -> Any:
+    cached = getattr(keys, "cached_secret", None)
+    return cached(kid) if cached is not None else NOT_CACHED
 
 
 # -- packing ----------------------------------------------------------------------------------
@@ -131,10 +183,10 @@ async def pack(
     enc: str = "XC20P",
 ) -> dict[str, Any]:
     """Pack a DIDComm v2 plaintext (already validated) for ``to`` (DIDs or DID URLs)."""
-    mode = Mode(mode)
+    mode = _mode(mode)
     if enc not in ENCS:
         raise UnsupportedAlgorithm(f"unknown content encryption {enc!r}; use one of {ENCS}")
-    payload = dumps_compact(dict(message)).encode("utf-8")
+    payload = dumps_utf8(message if type(message) is dict else dict(message))
     if mode is Mode.PLAIN:
         return dict(message)
     if mode is Mode.SIGNED or sign:
@@ -144,7 +196,7 @@ async def pack(
         signed = jws.sign_general(payload, [(signer_kid, signer)], typ=SIGNED_TYP)
         if mode is Mode.SIGNED:
             return signed
-        payload = dumps_compact(signed).encode("utf-8")
+        payload = dumps_utf8(signed)
     if not to:
         raise MalformedMessage("an encrypted message needs at least one recipient")
     if mode is Mode.AUTHCRYPT:
@@ -170,31 +222,67 @@ def _agreement_cache(keys: KeyLookup) -> AgreementCache | None:
 
 async def _signing_key(frm: str, resolver: Resolver, keys: KeyLookup) -> tuple[str, PrivateKey]:
     if "#" in frm:
-        secret = await keys.secret_for(frm)
+        secret = _secret_now(frm, keys)
+        if secret is NOT_CACHED:
+            secret = await keys.secret_for(frm)
         if secret is None:
             raise KeyNotFound(f"this wallet holds no private key for {frm}")
         return frm, secret
-    doc = await resolver.resolve(frm)
+    doc = _doc_now(frm, resolver) or await resolver.resolve(frm)
     for method in doc.authentication_keys():
         if method.public_key.type.can_sign:
-            secret = await keys.secret_for(method.id)
+            secret = _secret_now(method.id, keys)
+            if secret is NOT_CACHED:
+                secret = await keys.secret_for(method.id)
             if secret is not None:
                 return method.id, secret
     raise KeyNotFound(f"this wallet holds no authentication key of {frm}")
 
 
+def _agreement_keys_in(did: str, doc: Any) -> list[tuple[str, PublicKey]]:
+    found = [
+        (m.id, m.public_key)
+        for m in doc.key_agreement_keys()
+        if m.public_key.type is not KeyType.ED25519  # KeyType.can_agree
+    ]
+    if not found:
+        raise KeyNotFound(f"{did} has no key agreement key")
+    return found
+
+
+def _agreement_keys_now(did_or_url: str, resolver: Resolver) -> list[tuple[str, PublicKey]] | None:
+    """:func:`_agreement_keys` from the resolver's cache, or None on a miss."""
+    if "#" in did_or_url:
+        method = _method_now(did_or_url, resolver)
+        return None if method is None else [(did_or_url, method.public_key)]
+    doc = _doc_now(did_or_url, resolver)
+    return None if doc is None else _agreement_keys_in(did_or_url, doc)
+
+
 async def _agreement_keys(did_or_url: str, resolver: Resolver) -> list[tuple[str, PublicKey]]:
+    found = _agreement_keys_now(did_or_url, resolver)
+    if found is not None:
+        return found
     if "#" in did_or_url:
         method = await resolver.resolve_method(did_or_url)
         # The kid goes into the envelope as the caller wrote it: a peer names its keys its
         # own way (peerdid 0.5.2's did:peer:2 ``#6LS…``, a did:peer:4 short form), and it
         # looks its secret up by that name, not by the one moi's resolver gives the method.
         return [(did_or_url, method.public_key)]
-    doc = await resolver.resolve(did_or_url)
-    found = [(m.id, m.public_key) for m in doc.key_agreement_keys() if m.public_key.type.can_agree]
-    if not found:
-        raise KeyNotFound(f"{did_or_url} has no key agreement key")
-    return found
+    return _agreement_keys_in(did_or_url, await resolver.resolve(did_or_url))
+
+
+async def _recipient_keys(
+    to: Sequence[str], resolver: Resolver
+) -> list[list[tuple[str, PublicKey]]]:
+    per = []
+    for r in to:
+        found = _agreement_keys_now(r, resolver)
+        per.append(found if found is not None else await _agreement_keys(r, resolver))
+    return per
+
+
+_CURVE_PREFERENCE = (KeyType.X25519, KeyType.P256, KeyType.P384, KeyType.P521)
 
 
 def _pick_curve(per_recipient: list[list[tuple[str, PublicKey]]], allowed: set[KeyType]) -> KeyType:
@@ -202,14 +290,14 @@ def _pick_curve(per_recipient: list[list[tuple[str, PublicKey]]], allowed: set[K
     common = set(allowed)
     for keys in per_recipient:
         common &= {k.type for _, k in keys}
-    for preferred in (KeyType.X25519, KeyType.P256, KeyType.P384, KeyType.P521):
+    for preferred in _CURVE_PREFERENCE:
         if preferred in common:
             return preferred
     raise MixedRecipients("the recipients have no key agreement curve in common")
 
 
 async def _anon_recipients(to: Sequence[str], resolver: Resolver) -> list[tuple[str, PublicKey]]:
-    per = [await _agreement_keys(r, resolver) for r in to]
+    per = await _recipient_keys(to, resolver)
     curve = _pick_curve(per, {k.type for keys in per for _, k in keys})
     return _dedupe([(kid, key) for keys in per for kid, key in keys if key.type is curve])
 
@@ -217,12 +305,16 @@ async def _anon_recipients(to: Sequence[str], resolver: Resolver) -> list[tuple[
 async def _authcrypt_keys(
     frm: str, to: Sequence[str], resolver: Resolver, keys: KeyLookup
 ) -> tuple[tuple[str, PrivateKey], list[tuple[str, PublicKey]]]:
-    per = [await _agreement_keys(r, resolver) for r in to]
-    own = await _agreement_keys(frm, resolver)
+    per = await _recipient_keys(to, resolver)
+    own = _agreement_keys_now(frm, resolver)
+    if own is None:
+        own = await _agreement_keys(frm, resolver)
     held: dict[KeyType, tuple[str, PrivateKey]] = {}
     for kid, public in own:
         if public.type not in held:
-            secret = await keys.secret_for(kid)
+            secret = _secret_now(kid, keys)
+            if secret is NOT_CACHED:
+                secret = await keys.secret_for(kid)
             if secret is not None:
                 held[public.type] = (kid, secret)
     if not held:
@@ -235,8 +327,9 @@ async def _authcrypt_keys(
 def _dedupe(keys: list[tuple[str, PublicKey]]) -> list[tuple[str, PublicKey]]:
     # Recipients go out in kid order, the order the apv digest sorts them in:
     # didcomm-messaging 0.1.1 hashes the kids in the order listed when it checks apv, and
-    # so refuses any other order.
-    return sorted(dict(keys).items(), key=lambda item: item[0])
+    # so refuses any other order. (Kids are unique once in a dict, so the keys are never
+    # compared.)
+    return sorted(dict(keys).items())
 
 
 async def pack_v1(
@@ -291,7 +384,7 @@ async def unpack(
 
     Raises only :class:`~wallet.errors.MoiError` subclasses; nothing is stored or changed.
     """
-    if isinstance(data, Mapping):
+    if not isinstance(data, (bytes, str)) and isinstance(data, Mapping):
         obj: dict[str, Any] = dict(data)
     else:
         try:
@@ -318,17 +411,18 @@ async def unpack(
     raise MalformedEnvelope(f"more than {_MAX_LAYERS} nested envelope layers")
 
 
-@dataclass(slots=True)
 class _UnpackState:
-    encrypted: bool = False
-    authenticated: bool = False
-    non_repudiation: bool = False
-    anonymous_sender: bool = False
-    signed_after_encryption: bool = False
+    """What the layers unpacked so far have shown; the class attributes are the start."""
+
+    encrypted = False
+    authenticated = False
+    non_repudiation = False
+    anonymous_sender = False
     sender_kid: str | None = None
     signer_kid: str | None = None
     recipient_kid: str | None = None
-    recipient_dids: set[str] = field(default_factory=set)
+    #: the DIDs of the keys that decrypted, set by the first encrypted layer
+    recipient_dids: set[str] | None = None
     signed_message: Mapping[str, Any] | None = None
 
 
@@ -350,6 +444,12 @@ def _kind(obj: Mapping[str, Any]) -> str:
     raise MalformedEnvelope("not a DIDComm message: neither plaintext, JWS nor JWE")
 
 
+# didcomm-messaging 0.1.1 writes "application/didcomm+encrypted" on authcrypt.
+_ENCRYPTED_TYPS = frozenset(
+    (ENCRYPTED_TYP, "application/didcomm-encrypted", "application/didcomm+encrypted")
+)
+
+
 async def _decrypt_layer(
     obj: Mapping[str, Any],
     state: _UnpackState,
@@ -364,33 +464,34 @@ async def _decrypt_layer(
         raise MalformedEnvelope("an encrypted layer inside a signed one is not DIDComm")
     parsed = jwe.parse(obj)
     typ = parsed.protected.get("typ")
-    # didcomm-messaging 0.1.1 writes "application/didcomm+encrypted" on authcrypt.
-    if typ is not None and typ not in (
-        ENCRYPTED_TYP,
-        "application/didcomm-encrypted",
-        "application/didcomm+encrypted",
-    ):
+    if typ is not None and (not isinstance(typ, str) or typ not in _ENCRYPTED_TYPS):
         raise MalformedEnvelope(f"unexpected JWE typ {str(typ)[:60]!r}")
-    for kid in parsed.recipient_kids:
-        secret = await keys.secret_for(kid)
+    for entry in parsed.recipients:
+        kid = entry.kid
+        secret = _secret_now(kid, keys)
+        if secret is NOT_CACHED:
+            secret = await keys.secret_for(kid)
         if secret is not None:
             break
     else:
         raise NoRecipientKey("none of the message's recipients is a key of this wallet")
     sender_key = None
     skid = parsed.sender_kid
-    if parsed.is_authcrypt and skid is None:
+    if skid is None and parsed.is_authcrypt:
         raise MalformedEnvelope("an authcrypt message names no sender key ('skid' or 'apu')")
     if skid is not None:
         try:
-            method = await resolver.resolve_method(skid)
+            method = _method_now(skid, resolver) or await resolver.resolve_method(skid)
         except ResolutionError as err:
             raise ResolutionError(f"cannot resolve the sender key: {err}") from err
         sender_key = method.public_key
     plaintext = jwe.decrypt(parsed, kid, secret, sender_key, agreement_cache=_agreement_cache(keys))
     if state.recipient_kid is None:
         state.recipient_kid = kid
-    state.recipient_dids.add(did_of(kid))
+    if state.recipient_dids is None:
+        state.recipient_dids = {did_of(kid)}
+    else:
+        state.recipient_dids.add(did_of(kid))
     state.encrypted = True
     if skid is not None:
         state.authenticated = True
@@ -412,7 +513,7 @@ async def _verify_layer(
     sig = parsed.signatures[0]
     if not sig.kid:
         raise MalformedEnvelope("the signature has no 'kid'")
-    method = await resolver.resolve_method(sig.kid)
+    method = _method_now(sig.kid, resolver) or await resolver.resolve_method(sig.kid)
     if not jws.verify_signature(sig, method.public_key):
         raise SignatureError("the message signature does not verify")
     state.non_repudiation = True
@@ -427,26 +528,29 @@ async def _verify_layer(
 
 
 def _finish(obj: dict[str, Any], state: _UnpackState) -> Unpacked:
-    message = Message.from_json(obj)
+    frm, to = check_plaintext(obj)
     if state.authenticated and state.sender_kid is not None:
-        if message.frm is None or did_of(state.sender_kid) != did_of(message.frm):
+        if frm is None or did_of(state.sender_kid) != did_of(frm):
             raise SenderMismatch("the authcrypt sender is not the message's 'from'")
     if state.signer_kid is not None:
-        if message.frm is None or did_of(state.signer_kid) != did_of(message.frm):
+        if frm is None or did_of(state.signer_kid) != did_of(frm):
             raise SenderMismatch("the signer is not the message's 'from'")
-    if state.recipient_dids and message.to:
-        named = {did_of(t) for t in message.to}
-        if not named & state.recipient_dids:
+    dids = state.recipient_dids
+    if dids and to:
+        for t in to:
+            if did_of(t) in dids:
+                break
+        else:
             raise RecipientMismatch("the message was not addressed to this recipient")
     metadata = UnpackMetadata(
-        version="v2",
-        encrypted=state.encrypted,
-        authenticated=state.authenticated,
-        non_repudiation=state.non_repudiation,
-        anonymous_sender=state.anonymous_sender,
-        sender_kid=state.sender_kid or state.signer_kid,
-        recipient_kid=state.recipient_kid,
-        signed_message=state.signed_message,
+        "v2",
+        state.encrypted,
+        state.authenticated,
+        state.non_repudiation,
+        state.anonymous_sender,
+        state.sender_kid or state.signer_kid,
+        state.recipient_kid,
+        state.signed_message,
     )
     return Unpacked(obj, metadata)
 
