@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
 from typing import Any
 
@@ -85,7 +85,8 @@ class CredentialExchangeRecord:
         return self.state in TERMINAL
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
+        # Shallow on purpose: asdict() would deep-copy every detail, on every save.
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
         data["role"] = self.role.value
         return data
 
