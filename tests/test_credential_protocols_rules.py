@@ -306,8 +306,9 @@ def test_a_claim_list_becomes_a_definition() -> None:
     assert descriptor["format"] == {"dc+sd-jwt": definitions.CLAIM_FORMATS["sd-jwt"]["dc+sd-jwt"]}
     first, second = descriptor["constraints"]["fields"]
     assert first["filter"] == {"const": True}
-    assert first["path"] == ["$['credentialSubject']['age_over_18']", "$['age_over_18']"]
-    assert second["path"][1] == "$['address']['locality']"
+    assert first["path"] == ["$.credentialSubject.age_over_18", "$.age_over_18"]
+    assert second["path"][1] == "$.address.locality"
+    assert "schema" not in descriptor  # PE 1.0's schema is for W3C credentials only
     typed = definitions.simple_definition([], types=["Membership"])
     assert typed["input_descriptors"][0]["constraints"]["fields"][0]["path"] == ["$.type", "$.vct"]
     for bad in (["$.x"], ["a b"], []):

@@ -398,10 +398,22 @@ def check_request(offer: Detail, request: Attached) -> Detail:
         raise _bad("the request names no subject")
     if not is_url(asked.subject):
         raise _bad("the requested subject must be a DID or URL")
-    bound = bind_request(offer, asked.subject)
-    if bound.data != request.data:
+    bound = read_detail(bind_request(offer, asked.subject))
+    # Compared by meaning, not bytes: a peer's serializer may drop empty options or write
+    # defaults out, and neither changes what would be signed.
+    if (
+        bound.credential != asked.credential
+        or _options(bound.options) != _options(asked.options)
+        or bound.disclosable != asked.disclosable
+    ):
         raise _bad("the request differs from the offer")
     return asked
+
+
+def _options(options: Mapping[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in options.items() if v is not None}
+    out.setdefault("proofPurpose", ASSERTION)
+    return out
 
 
 # -- the issued credential (holder) ----------------------------------------------------------
