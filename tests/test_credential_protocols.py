@@ -470,3 +470,33 @@ async def test_default_policy_and_unknown_exchanges(pair: tuple[Peer, Peer]) -> 
     from protocols.issue_credential import policy
 
     assert await policy.load(shop.agent.store) == CredentialPolicy()
+
+
+async def test_a_generic_problem_report_ends_the_wait(pair: tuple[Peer, Peer]) -> None:
+    """A peer answering with report-problem (not the protocol's own report) still ends it."""
+    from wallet.didcomm.message import Message
+
+    shop, alice = pair
+    for family, kind in (
+        (Family.V1, "https://didcomm.org/report-problem/1.0/problem-report"),
+        (Family.V2, "https://didcomm.org/report-problem/2.0/problem-report"),
+    ):
+        requested = await proofs.request_proof(
+            shop.agent, shop.conns[family], claims=["age_over_18"]
+        )
+        waiting = await pending_request(alice.agent)
+        body = (
+            {"description": {"code": "e.p.xfer", "en": "cannot answer now"}}
+            if family is Family.V1
+            else {"code": "e.p.xfer", "comment": "cannot answer now"}
+        )
+        report = Message(
+            type=kind,
+            body=body,
+            thid=waiting.thread_id if family is Family.V1 else None,
+            pthid=waiting.thread_id if family is Family.V2 else None,
+        )
+        await alice.agent.commit([Send(alice.conns[family], report)])
+        ended = await proofs.wait_for(shop.agent, requested.id, {"done"}, timeout=10)
+        assert ended.state == "abandoned" and "cannot answer now" in ended.error
+        await proofs.decline(alice.agent, waiting.id)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -275,6 +275,54 @@ async def list_exchanges(
     return [CredentialExchangeRecord.from_json(r.json()) for r in found]
 
 
+async def follow(
+    agent: Any,
+    exchange_id: str,
+    wanted: Collection[str],
+    queue: asyncio.Queue[Any],
+    *,
+    load: Callable[[], Awaitable[Any]],
+    topic_prefix: str,
+    abandon: Callable[[Any, Mapping[str, Any]], Awaitable[Any]],
+) -> Any:
+    """Wait on ``queue`` until the exchange reaches a state in ``wanted``.
+
+    A peer may answer with a problem report of another protocol (report-problem, or an Aries
+    notification) that our handlers never see as theirs; one on the exchange's thread and
+    connection abandons it here, so nobody waits for an answer that will not come.
+    """
+    record = await load()
+    thread, connection = record.thread_id, record.connection_id
+
+    def relevant(e: Any) -> bool:
+        if e.topic == "problem_report.received":
+            p = e.payload
+            return bool(p.get("thread_id") == thread and p.get("connection_id") == connection)
+        return bool(
+            e.payload.get("exchange_id") == exchange_id and e.topic.startswith(topic_prefix)
+        )
+
+    while record.state not in wanted:
+        event = await agent.bus.wait_for(relevant, queue)
+        record = await load()
+        if event.topic == "problem_report.received" and not record.finished:
+            record = await abandon(record, event.payload)
+    return record
+
+
+async def _abandoned_by_peer(
+    agent: Any, record: CredentialExchangeRecord, problem: Mapping[str, Any]
+) -> CredentialExchangeRecord:
+    async with thread_lock(agent, record.thread_id):
+        record = await records.get(agent.store, record.id)
+        if record.finished:
+            return record
+        error = f"peer: {problem.get('code')}: {problem.get('comment')}"[:1000]
+        ended = record.evolve(time.time(), state="abandoned", error=error)
+        await agent.commit(effects(ended, "credential.abandoned"))
+        return ended
+
+
 async def wait_for(
     agent: Any,
     exchange_id: str,
@@ -288,17 +336,15 @@ async def wait_for(
     wanted = set(states) | {"abandoned"}
 
     async def run(q: asyncio.Queue[Any]) -> CredentialExchangeRecord:
-        record = await records.get(agent.store, exchange_id)
-        while record.state not in wanted:
-            await agent.bus.wait_for(
-                lambda e: (
-                    e.payload.get("exchange_id") == exchange_id
-                    and e.topic.startswith("credential.")
-                ),
-                q,
-            )
-            record = await records.get(agent.store, exchange_id)
-        return record
+        return await follow(
+            agent,
+            exchange_id,
+            wanted,
+            q,
+            load=lambda: records.get(agent.store, exchange_id),
+            topic_prefix="credential.",
+            abandon=lambda r, p: _abandoned_by_peer(agent, r, p),
+        )
 
     async with asyncio.timeout(timeout):
         if queue is not None:

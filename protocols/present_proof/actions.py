@@ -15,7 +15,7 @@ from typing import Any
 
 from agent.errors import LocalProtocolError
 from agent.plugin import Effect, Emit, Family, Save, Send
-from protocols.issue_credential.actions import thread_lock
+from protocols.issue_credential.actions import follow, thread_lock
 from wallet.errors import InputError
 
 from . import definitions, machine, records
@@ -191,6 +191,19 @@ async def list_exchanges(
     return [PresentationExchangeRecord.from_json(r.json()) for r in found]
 
 
+async def _abandoned_by_peer(
+    agent: Any, record: PresentationExchangeRecord, problem: Mapping[str, Any]
+) -> PresentationExchangeRecord:
+    async with thread_lock(agent, record.thread_id):
+        record = await records.get(agent.store, record.id)
+        if record.finished:
+            return record
+        error = f"peer: {problem.get('code')}: {problem.get('comment')}"[:1000]
+        ended = record.evolve(time.time(), state="abandoned", error=error)
+        await agent.commit(effects(ended, "present_proof.abandoned"))
+        return ended
+
+
 async def wait_for(
     agent: Any,
     exchange_id: str,
@@ -203,17 +216,15 @@ async def wait_for(
     wanted = set(states) | {"abandoned"}
 
     async def run(q: asyncio.Queue[Any]) -> PresentationExchangeRecord:
-        record = await records.get(agent.store, exchange_id)
-        while record.state not in wanted:
-            await agent.bus.wait_for(
-                lambda e: (
-                    e.payload.get("exchange_id") == exchange_id
-                    and e.topic.startswith("present_proof.")
-                ),
-                q,
-            )
-            record = await records.get(agent.store, exchange_id)
-        return record
+        return await follow(
+            agent,
+            exchange_id,
+            wanted,
+            q,
+            load=lambda: records.get(agent.store, exchange_id),
+            topic_prefix="present_proof.",
+            abandon=lambda r, p: _abandoned_by_peer(agent, r, p),
+        )
 
     async with asyncio.timeout(timeout):
         if queue is not None:
