@@ -371,3 +371,81 @@ def test_present_proof_states() -> None:
     sent, _ = proof_machine.present(prover, presented, 2.0)
     with pytest.raises(LocalProtocolError, match="not a request"):
         proof_machine.present(sent, presented, 3.0)
+
+
+# -- handlers, with a context built by hand --------------------------------------------------
+
+
+class _NoRecords:
+    async def get(self, category: str, id: str, *, for_update: bool = False) -> object:
+        from wallet.errors import RecordNotFound
+
+        raise RecordNotFound(id)
+
+    async def find(self, category: str, query: object = None, **kw: object) -> list[object]:
+        return []
+
+
+class _Connection:
+    id = "conn-1"
+    state = "completed"
+    family = "v1"
+    my_did = HOLDER
+    their_did = ISSUER
+    their_label = "Shop"
+
+
+def _context(message: object, family: Family = Family.V1) -> object:
+    from agent.plugin import HandlerContext
+
+    if family is Family.V1:
+        message = from_aries(to_aries(message))  # as it arrives
+    return HandlerContext(
+        message=message,  # type: ignore[arg-type]
+        connection=_Connection(),
+        records=_NoRecords(),
+        family=family,
+        now=1.0,
+        services={},
+    )
+
+
+async def test_handlers_refuse_with_a_problem_report_and_keep_nothing() -> None:
+    from agent.plugin import Save, Send
+    from protocols.issue_credential.handlers import HANDLERS as CREDENTIALS
+    from protocols.present_proof.handlers import HANDLERS as PROOFS
+
+    definition = definitions.simple_definition(["age_over_18"])
+    no_challenge = Attached(DEFINITIONS, {"presentation_definition": definition, "options": {}})
+    cases = [
+        (
+            CREDENTIALS["offer-credential"],
+            OfferCredential(attachments=(Attached("hlindy/cred-abstract@v2.0", {"x": 1}),)),
+            "a format moi speaks",
+        ),
+        (
+            CREDENTIALS["request-credential"],
+            RequestCredential(attachments=(offer(OfferFormat.DI_JCS).attached,)),
+            "only what it offered",
+        ),
+        (
+            PROOFS["request-presentation"],
+            RequestPresentation(attachments=(no_challenge,)),
+            "challenge",
+        ),
+        (
+            PROOFS["presentation"],
+            Presentation(attachments=(Attached(SUBMISSION, {"vp_token": ["x"]}),)),
+            "no request of ours",
+        ),
+    ]
+    for family in Family:
+        for handler, message, why in cases:
+            ctx = _context(message.to_message(family, thid="t-1"), family)  # type: ignore[attr-defined]
+            await handler(ctx)  # type: ignore[arg-type]
+            assert not [e for e in ctx.effects if isinstance(e, Save)]  # type: ignore[attr-defined]
+            (sent,) = [e for e in ctx.effects if isinstance(e, Send)]  # type: ignore[attr-defined]
+            report = sent.message
+            assert report.type.endswith("/problem-report") and report.thid == "t-1"
+            text = json.dumps(report.body)
+            assert why in text and "abandoned" in text
