@@ -261,6 +261,7 @@ class PrivateKey:
     secret: bytes
     public: PublicKey = field(compare=False)
     _sodium_sk: bytes = field(default=b"", compare=False)
+    _x25519_sk: bytes = field(default=b"", compare=False)
 
     @classmethod
     def generate(cls, kty: KeyType = KeyType.ED25519) -> PrivateKey:
@@ -277,7 +278,9 @@ class PrivateKey:
             if len(secret) != 32:
                 raise KeyFormatError("an Ed25519 seed is 32 bytes")
             pk, sk = sodium.crypto_sign_seed_keypair(secret)
-            return cls(kty, bytes(secret), PublicKey(kty, pk), sk)
+            # Its X25519 form too (one hash), for DIDComm v1 envelopes and did:key agreement.
+            x25519_sk = sodium.crypto_sign_ed25519_sk_to_curve25519(sk)
+            return cls(kty, bytes(secret), PublicKey(kty, pk), sk, x25519_sk)
         if kty is KeyType.X25519:
             if len(secret) != 32:
                 raise KeyFormatError("an X25519 private key is 32 bytes")
@@ -344,9 +347,7 @@ class PrivateKey:
     def to_x25519(self) -> PrivateKey:
         if self.type is not KeyType.ED25519:
             raise UnsupportedKeyType(f"only Ed25519 keys convert to X25519, not {self.type}")
-        return PrivateKey.from_secret(
-            KeyType.X25519, sodium.crypto_sign_ed25519_sk_to_curve25519(self._sodium_sk)
-        )
+        return PrivateKey.from_secret(KeyType.X25519, self.x25519_secret)
 
     @property
     def sodium_secret_key(self) -> bytes:
@@ -354,6 +355,14 @@ class PrivateKey:
         if self.type is not KeyType.ED25519:
             raise UnsupportedKeyType("only Ed25519 keys have a libsodium signing secret key")
         return self._sodium_sk
+
+    @property
+    def x25519_secret(self) -> bytes:
+        """The raw X25519 scalar of an Ed25519 key (what :meth:`to_x25519` holds), for
+        ``crypto_box`` in DIDComm v1 envelopes."""
+        if self.type is not KeyType.ED25519:
+            raise UnsupportedKeyType("only Ed25519 keys have an X25519 form")
+        return self._x25519_sk or sodium.crypto_sign_ed25519_sk_to_curve25519(self._sodium_sk)
 
     def ec_key(self) -> ec.EllipticCurvePrivateKey:
         return ec.derive_private_key(int.from_bytes(self.secret, "big"), _curve(self.type))

@@ -376,11 +376,12 @@ class Wallet:
     ) -> dict[str, Any]:
         """Pack a message; ``v1`` packs an Aries message in an RFC 0019 envelope."""
         if v1:
-            if Mode(mode) not in (Mode.ANONCRYPT, Mode.AUTHCRYPT) or sign:
+            v1_mode = Mode(mode)
+            if v1_mode not in (Mode.ANONCRYPT, Mode.AUTHCRYPT) or sign:
                 raise InputError("DIDComm v1 envelopes are anoncrypt or authcrypt, unsigned")
-            if Mode(mode) is Mode.AUTHCRYPT and frm is None:
+            if v1_mode is Mode.AUTHCRYPT and frm is None:
                 raise MalformedMessage("authcrypt needs a sender ('from')")
-            sender = frm if Mode(mode) is Mode.AUTHCRYPT else None
+            sender = frm if v1_mode is Mode.AUTHCRYPT else None
             aries = to_aries(message) if isinstance(message, Message) else dict(message)
             return await pack_v1(aries, to=to, frm=sender, resolver=self.resolver, keys=self)
         if isinstance(message, Message):

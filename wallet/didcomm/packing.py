@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from typing import Any, NamedTuple, Protocol
 
-from ..encoding import DEFAULT_MAX_BYTES, dumps_compact, dumps_utf8, loads_object
+from ..encoding import DEFAULT_MAX_BYTES, dumps_utf8, loads_object
 from ..errors import (
     InputError,
     KeyNotFound,
@@ -346,28 +346,48 @@ async def pack_v1(
     """
     if not to:
         raise MalformedMessage("an encrypted message needs at least one recipient")
-    recipients = [await _first_ed25519(r, resolver) for r in to]
+    recipients = []
+    for r in to:
+        public = _first_ed25519_now(r, resolver)
+        recipients.append(public if public is not None else await _first_ed25519(r, resolver))
     sender = None
     if frm is not None:
-        public = await _first_ed25519(frm, resolver)
-        sender = await keys.secret_for(public.base58)
+        public = _first_ed25519_now(frm, resolver) or await _first_ed25519(frm, resolver)
+        verkey = v1.verkey_of(public)
+        sender = _secret_now(verkey, keys)
+        if sender is NOT_CACHED:
+            sender = await keys.secret_for(verkey)
         if sender is None:
             raise KeyNotFound(f"this wallet holds no Ed25519 key of {frm}")
-    packed = v1.pack(dumps_compact(dict(message)).encode("utf-8"), recipients, sender)
-    return loads_object(packed, what="v1 envelope")
+    payload = dumps_utf8(message if type(message) is dict else dict(message))
+    return v1.pack_envelope(payload, recipients, sender, agreement_cache=_agreement_cache(keys))
+
+
+def _first_ed25519_in(did_or_key: str, found: Any) -> PublicKey:
+    """The v1 key of a resolved DID URL (``found`` its method) or DID (its document)."""
+    if "#" in did_or_key:
+        if found.public_key.type is KeyType.ED25519:
+            return found.public_key
+        raise KeyNotFound(f"{did_or_key} is not an Ed25519 key")
+    for method in found.verification_methods:
+        if method.public_key.type is KeyType.ED25519:
+            return method.public_key
+    raise KeyNotFound(f"{did_or_key} has no Ed25519 verification key for DIDComm v1")
+
+
+def _first_ed25519_now(did_or_key: str, resolver: Resolver) -> PublicKey | None:
+    """:func:`_first_ed25519` from the resolver's cache, or None on a miss."""
+    if "#" in did_or_key:
+        found = _method_now(did_or_key, resolver)
+    else:
+        found = _doc_now(did_or_key, resolver)
+    return None if found is None else _first_ed25519_in(did_or_key, found)
 
 
 async def _first_ed25519(did_or_key: str, resolver: Resolver) -> PublicKey:
     if "#" in did_or_key:
-        method = await resolver.resolve_method(did_or_key)
-        if method.public_key.type is KeyType.ED25519:
-            return method.public_key
-        raise KeyNotFound(f"{did_or_key} is not an Ed25519 key")
-    doc = await resolver.resolve(did_or_key)
-    for method in doc.verification_methods:
-        if method.public_key.type is KeyType.ED25519:
-            return method.public_key
-    raise KeyNotFound(f"{did_or_key} has no Ed25519 verification key for DIDComm v1")
+        return _first_ed25519_in(did_or_key, await resolver.resolve_method(did_or_key))
+    return _first_ed25519_in(did_or_key, await resolver.resolve(did_or_key))
 
 
 # -- unpacking --------------------------------------------------------------------------------
@@ -400,10 +420,10 @@ async def unpack(
             return _finish(obj, state)
         if depth == _MAX_LAYERS:
             break
-        if kind == "v1":
+        if type(kind) is dict:  # an RFC 0019 envelope: its decoded protected header
             if depth:
                 raise MalformedEnvelope("a DIDComm v1 envelope cannot be nested in a v2 one")
-            return await _unpack_v1(obj, keys, max_bytes)
+            return await _unpack_v1(obj, kind, keys, max_bytes)
         if kind == "jwe":
             obj = await _decrypt_layer(obj, state, resolver, keys, max_bytes, outermost=depth == 0)
         elif kind == "jws":
@@ -426,15 +446,17 @@ class _UnpackState:
     signed_message: Mapping[str, Any] | None = None
 
 
-def _kind(obj: Mapping[str, Any]) -> str:
+def _kind(obj: Mapping[str, Any]) -> str | dict[str, Any]:
+    """ "plaintext", "jws" or "jwe" -- or, for an RFC 0019 envelope, its decoded header."""
     if "ciphertext" in obj:
         if "protected" not in obj:
             raise MalformedEnvelope("an encrypted message needs a 'protected' header")
         if "recipients" in obj or "encrypted_key" in obj:
             # A JWE's recipients are outside its header; an RFC 0019 envelope has none there
-            # (v1.parse refuses any), so its header need not be decoded twice to tell.
+            # (v1.parse refuses any), so its header need not be decoded to tell.
             return "jwe"
-        return "v1" if v1.looks_like_v1(obj) else "jwe"
+        header = v1.protected_header(obj)
+        return "jwe" if header is None else header
     if "signatures" in obj or "payload" in obj:
         return "jws"
     if "@type" in obj or "@id" in obj:
@@ -555,28 +577,30 @@ def _finish(obj: dict[str, Any], state: _UnpackState) -> Unpacked:
     return Unpacked(obj, metadata)
 
 
-async def _unpack_v1(obj: Mapping[str, Any], keys: KeyLookup, max_bytes: int) -> Unpacked:
-    parsed = v1.parse(obj)
-    for verkey in parsed.recipient_verkeys:
-        secret = await keys.secret_for(verkey)
+async def _unpack_v1(
+    obj: Mapping[str, Any], header: Mapping[str, Any], keys: KeyLookup, max_bytes: int
+) -> Unpacked:
+    parsed = v1.parse(obj, decoded_header=header)
+    for entry in parsed.recipients:
+        verkey = entry.kid
+        secret = _secret_now(verkey, keys)
+        if secret is NOT_CACHED:
+            secret = await keys.secret_for(verkey)
         if secret is not None:
             break
     else:
         raise NoRecipientKey("none of the message's recipients is a key of this wallet")
-    opened = v1.decrypt(parsed, secret)
+    opened = v1.decrypt(parsed, secret, agreement_cache=_agreement_cache(keys))
     try:
         message = loads_object(opened.plaintext, max_bytes=max_bytes, what="v1 plaintext")
     except InputError as err:
         raise MalformedMessage(str(err)) from err
     for name in ("@id", "@type"):
-        if not isinstance(message.get(name), str) or not message[name]:
+        value = message.get(name)
+        if not isinstance(value, str) or not value:
             raise MalformedMessage(f"the Aries message has no '{name}'")
+    sender = opened.sender_verkey
     metadata = UnpackMetadata(
-        version="v1",
-        encrypted=True,
-        authenticated=opened.sender_verkey is not None,
-        anonymous_sender=opened.sender_verkey is None,
-        sender_kid=opened.sender_verkey,
-        recipient_kid=opened.recipient_verkey,
+        "v1", True, sender is not None, False, sender is None, sender, opened.recipient_verkey
     )
     return Unpacked(message, metadata)

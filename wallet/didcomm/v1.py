@@ -26,11 +26,11 @@ Everything here is pure: no I/O, no clock; randomness only for keys and nonces i
 from __future__ import annotations
 
 import binascii
+import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import base58
 import nacl.bindings as sodium
@@ -47,6 +47,7 @@ from ..errors import (
     UnsupportedAlgorithm,
     UnsupportedKeyType,
 )
+from ..jose.ecdh import AgreementCache
 from ..keys import KeyType, PrivateKey, PublicKey
 
 __all__ = [
@@ -61,7 +62,9 @@ __all__ = [
     "decrypt",
     "looks_like_v1",
     "pack",
+    "pack_envelope",
     "parse",
+    "protected_header",
     "unpack",
     "verkey_of",
 ]
@@ -101,8 +104,7 @@ class EnvelopeTooLarge(MalformedEnvelope, TooLargeError):
     """The envelope, or one of its fields, is over a size limit; nothing was decoded."""
 
 
-@dataclass(frozen=True, slots=True)
-class V1Recipient:
+class V1Recipient(NamedTuple):
     """One entry of the protected ``recipients``; ``sender``/``iv`` are set for authcrypt."""
 
     kid: str
@@ -111,11 +113,11 @@ class V1Recipient:
     iv: bytes | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class ParsedV1:
+class ParsedV1(NamedTuple):
     """A structurally valid v1 envelope, not yet decrypted.
 
     ``protected`` is kept exactly as received: it is the associated data of the content.
+    (Named tuples, like the other per-message results here: immutable, and cheap to build.)
     """
 
     alg: V1Alg
@@ -135,8 +137,7 @@ class ParsedV1:
         return self.alg is V1Alg.AUTHCRYPT
 
 
-@dataclass(frozen=True, slots=True)
-class UnpackedV1:
+class UnpackedV1(NamedTuple):
     """A decrypted v1 message. ``sender_verkey`` is None for anoncrypt."""
 
     plaintext: bytes
@@ -224,20 +225,48 @@ def _verkey_raw(verkey: str) -> bytes | None:
     return raw
 
 
-def _x25519_secret(key: PrivateKey) -> bytes:
-    return sodium.crypto_sign_ed25519_sk_to_curve25519(key.sodium_secret_key)
-
-
 # -- pack ---------------------------------------------------------------------------------------
 
 
 def pack(
-    message: bytes, recipients: Sequence[PublicKey], sender: PrivateKey | None = None
+    message: bytes,
+    recipients: Sequence[PublicKey],
+    sender: PrivateKey | None = None,
+    *,
+    agreement_cache: AgreementCache | None = None,
 ) -> bytes:
     """Encrypt ``message`` for ``recipients`` (Ed25519 verkeys): authcrypt if ``sender`` is given.
 
     Returns the envelope as compact UTF-8 JSON. Binary fields are unpadded base64url.
+    ``agreement_cache``, owned by whoever holds the sender's key, keeps the per-pair box key
+    of authcrypt for later messages between the same keys (see :class:`AgreementCache`).
     """
+    protected, iv, ciphertext, tag = _seal(message, recipients, sender, agreement_cache)
+    # Every value is base64url, which JSON needs no escaping for: format it directly.
+    return (
+        f'{{"protected":"{protected}","iv":"{iv}","ciphertext":"{ciphertext}","tag":"{tag}"}}'
+    ).encode("ascii")
+
+
+def pack_envelope(
+    message: bytes,
+    recipients: Sequence[PublicKey],
+    sender: PrivateKey | None = None,
+    *,
+    agreement_cache: AgreementCache | None = None,
+) -> dict[str, str]:
+    """:func:`pack`, returning the envelope as the JSON object it is (for a caller that sends
+    objects, so nothing is serialised only to be parsed again)."""
+    protected, iv, ciphertext, tag = _seal(message, recipients, sender, agreement_cache)
+    return {"protected": protected, "iv": iv, "ciphertext": ciphertext, "tag": tag}
+
+
+def _seal(
+    message: bytes,
+    recipients: Sequence[PublicKey],
+    sender: PrivateKey | None,
+    agreement_cache: AgreementCache | None,
+) -> tuple[str, str, str, str]:
     if not isinstance(message, (bytes, bytearray, memoryview)):
         raise InputError("the message to pack must be bytes")
     if isinstance(recipients, (str, bytes)) or not recipients:
@@ -249,10 +278,10 @@ def pack(
     ):
         raise UnsupportedKeyType("a v1 sender key must be an Ed25519 private key")
 
-    cek = sodium.randombytes(_KEY_BYTES)
+    cek = os.urandom(_KEY_BYTES)
     sender_sk = sender_verkey = b""
     if sender is not None:
-        sender_sk = _x25519_secret(sender)
+        sender_sk = sender.x25519_secret
         sender_verkey = _b58encode(sender.public.raw).encode("ascii")
     entries: list[dict[str, Any]] = []
     seen: set[bytes] = set()
@@ -268,8 +297,13 @@ def pack(
             if sender is None:
                 wrapped = sodium.crypto_box_seal(cek, target)
             else:
-                nonce = sodium.randombytes(_BOX_NONCE_BYTES)
-                wrapped = sodium.crypto_box(cek, nonce, target, sender_sk)
+                nonce = os.urandom(_BOX_NONCE_BYTES)
+                if agreement_cache is None:
+                    wrapped = sodium.crypto_box(cek, nonce, target, sender_sk)
+                else:
+                    # crypto_box is beforenm then afternm; the first is the same every time.
+                    box_key = agreement_cache.box_key(sender_sk, target)
+                    wrapped = sodium.crypto_box_afternm(cek, nonce, box_key)
                 header["sender"] = _b64e(sodium.crypto_box_seal(sender_verkey, target))
                 header["iv"] = _b64e(nonce)
         except (nacl.exceptions.CryptoError, RuntimeError) as err:
@@ -281,7 +315,7 @@ def pack(
             {
                 "enc": ENC,
                 "typ": TYP,
-                "alg": (V1Alg.ANONCRYPT if sender is None else V1Alg.AUTHCRYPT).value,
+                "alg": _ANONCRYPT if sender is None else _AUTHCRYPT,
                 "recipients": entries,
             }
         ).encode("ascii")
@@ -291,15 +325,16 @@ def pack(
     # nonce, as the RFC's own algorithm steps do (crypto_aead_chacha20poly1305_ietf). A real
     # XChaCha20 envelope would be unreadable by every agent in the field, so moi writes and
     # reads what they do, and refuses any other nonce length.
-    nonce = sodium.randombytes(_CONTENT_NONCE_BYTES)
+    nonce = os.urandom(_CONTENT_NONCE_BYTES)
     sealed = sodium.crypto_aead_chacha20poly1305_ietf_encrypt(
         bytes(message), protected.encode("ascii"), nonce, cek
     )
-    # Every value is base64url, which JSON needs no escaping for: format it directly.
-    return (
-        f'{{"protected":"{protected}","iv":"{_b64e(nonce)}",'
-        f'"ciphertext":"{_b64e(sealed[:-_TAG_BYTES])}","tag":"{_b64e(sealed[-_TAG_BYTES:])}"}}'
-    ).encode("ascii")
+    return protected, _b64e(nonce), _b64e(sealed[:-_TAG_BYTES]), _b64e(sealed[-_TAG_BYTES:])
+
+
+_ANONCRYPT, _AUTHCRYPT = V1Alg.ANONCRYPT.value, V1Alg.AUTHCRYPT.value
+_ALGS = {alg.value: alg for alg in V1Alg}
+_ALG_NAMES = tuple(_ALGS)  # a tuple: a header's alg may be any JSON value, even unhashable
 
 
 # -- parse --------------------------------------------------------------------------------------
@@ -321,30 +356,39 @@ def looks_like_v1(obj: Mapping[str, Any]) -> bool:
     uses. Any one of them is enough, so that a v1 envelope with (say) an unknown ``alg`` goes to
     :func:`parse` and gets a precise error there. Never raises.
     """
+    return protected_header(obj) is not None
+
+
+def protected_header(obj: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The decoded protected header of ``obj`` if :func:`looks_like_v1`, else None; hand it to
+    :func:`parse` (``decoded_header``) so that it is not decoded twice. Never raises."""
     if not isinstance(obj, Mapping):
-        return False
+        return None
     try:
         header = _decode_protected(obj.get("protected"))
     except MalformedEnvelope:
-        return False
-    return (
-        header.get("alg") in (V1Alg.AUTHCRYPT.value, V1Alg.ANONCRYPT.value)
-        or header.get("enc") == ENC
-        or header.get("typ") == TYP
-    )
+        return None
+    if header.get("alg") in _ALG_NAMES or header.get("enc") == ENC or header.get("typ") == TYP:
+        return header
+    return None
 
 
 def parse(
-    envelope: bytes | str | Mapping[str, Any], *, max_bytes: int = DEFAULT_MAX_BYTES
+    envelope: bytes | str | Mapping[str, Any],
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    decoded_header: Mapping[str, Any] | None = None,
 ) -> ParsedV1:
     """Check an envelope's structure and decode its fields; no key is needed yet.
 
-    Raises :class:`MalformedEnvelope` (with :class:`EnvelopeTooLarge` over ``max_bytes``) or
-    :class:`UnsupportedAlgorithm`.
+    ``decoded_header`` is :func:`protected_header` of this very envelope, when the caller
+    has it already. Raises :class:`MalformedEnvelope` (with :class:`EnvelopeTooLarge` over
+    ``max_bytes``) or :class:`UnsupportedAlgorithm`.
     """
     if isinstance(envelope, Mapping):
         obj: Mapping[str, Any] = envelope
     elif isinstance(envelope, (bytes, bytearray, memoryview, str)):
+        decoded_header = None  # only for an envelope already parsed into an object
         size = len(envelope)
         if size > max_bytes:
             raise EnvelopeTooLarge(f"the envelope is over the limit of {max_bytes} bytes")
@@ -359,12 +403,13 @@ def parse(
     if missing:
         raise MalformedEnvelope(f"the v1 envelope has no {', '.join(missing)}")
     protected = obj["protected"]
-    header = _decode_protected(protected)
+    header = _decode_protected(protected) if decoded_header is None else decoded_header
 
     alg = header.get("alg")
     if not isinstance(alg, str):
         raise MalformedEnvelope("the protected header has no 'alg'")
-    if alg not in (V1Alg.AUTHCRYPT.value, V1Alg.ANONCRYPT.value):
+    mode = _ALGS.get(alg)
+    if mode is None:
         raise UnsupportedAlgorithm(f"{alg[:40]!r} is not a v1 envelope algorithm")
     enc = header.get("enc")
     if enc != ENC:
@@ -376,7 +421,6 @@ def parse(
     if extra:
         raise MalformedEnvelope(f"unexpected v1 envelope members: {', '.join(extra[:5])}")
 
-    mode = V1Alg(alg)
     recipients = _parse_recipients(header.get("recipients"), mode)
     # base64 needs 4 characters per 3 bytes; the size check comes before any decoding.
     max_chars = max_bytes * 4 // 3 + 4
@@ -436,21 +480,29 @@ def _parse_recipients(value: Any, mode: V1Alg) -> tuple[V1Recipient, ...]:
 # -- decrypt ------------------------------------------------------------------------------------
 
 
-def decrypt(parsed: ParsedV1, recipient_key: PrivateKey) -> UnpackedV1:
+def decrypt(
+    parsed: ParsedV1,
+    recipient_key: PrivateKey,
+    *,
+    agreement_cache: AgreementCache | None = None,
+) -> UnpackedV1:
     """Open ``parsed`` with the Ed25519 private key of one of its recipients.
 
     Raises :class:`NoRecipientKey` if the key is not a recipient, and :class:`DecryptionError`
     for every cryptographic failure (tampering, wrong keys, a sender verkey that is not a valid
-    Ed25519 key). Messages never say which step failed beyond that.
+    Ed25519 key). Messages never say which step failed beyond that. ``agreement_cache``, owned
+    by whoever holds ``recipient_key``, keeps the per-pair box key of authcrypt.
     """
     if not isinstance(recipient_key, PrivateKey) or recipient_key.type is not KeyType.ED25519:
         raise UnsupportedKeyType("a v1 recipient key must be an Ed25519 private key")
     verkey = _b58encode(recipient_key.public.raw)
-    entry = next((r for r in parsed.recipients if r.kid == verkey), None)
-    if entry is None:
+    for entry in parsed.recipients:
+        if entry.kid == verkey:
+            break
+    else:
         raise NoRecipientKey("the key is not one of the envelope's recipients")
     my_pk = _x25519_public(recipient_key.public.raw)
-    my_sk = _x25519_secret(recipient_key)
+    my_sk = recipient_key.x25519_secret
     sender_verkey: str | None = None
     try:
         if entry.sender is None or entry.iv is None:
@@ -458,7 +510,11 @@ def decrypt(parsed: ParsedV1, recipient_key: PrivateKey) -> UnpackedV1:
         else:
             sender_bytes = sodium.crypto_box_seal_open(entry.sender, my_pk, my_sk)
             sender_verkey, sender_pk = _sender_key(sender_bytes)
-            cek = sodium.crypto_box_open(entry.encrypted_key, entry.iv, sender_pk, my_sk)
+            if agreement_cache is None:
+                cek = sodium.crypto_box_open(entry.encrypted_key, entry.iv, sender_pk, my_sk)
+            else:
+                box_key = agreement_cache.box_key(my_sk, sender_pk)
+                cek = sodium.crypto_box_open_afternm(entry.encrypted_key, entry.iv, box_key)
         if len(cek) != _KEY_BYTES:
             raise DecryptionError("the unwrapped content key has the wrong length")
         plaintext = sodium.crypto_aead_chacha20poly1305_ietf_decrypt(
@@ -491,9 +547,11 @@ def unpack(
     recipient_key: PrivateKey,
     *,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    agreement_cache: AgreementCache | None = None,
 ) -> UnpackedV1:
     """:func:`parse` then :func:`decrypt`, for a caller that already knows its key."""
-    return decrypt(parse(envelope, max_bytes=max_bytes), recipient_key)
+    parsed = parse(envelope, max_bytes=max_bytes)
+    return decrypt(parsed, recipient_key, agreement_cache=agreement_cache)
 
 
 def verkey_of(key: PublicKey | PrivateKey) -> str:

@@ -101,6 +101,9 @@ def agree(private: PrivateKey, public: PublicKey) -> bytes:
     return private.ec_key().exchange(_ECDH, _ec_public(public))
 
 
+_BOX = object()  # marks crypto_box keys among the cache's entries
+
+
 class AgreementCache:
     """Static-static ECDH results (ECDH-1PU's ``Zs``) for pairs of keys that talk often.
 
@@ -117,7 +120,7 @@ class AgreementCache:
         if maxsize < 1:
             raise ValueError("an AgreementCache needs room for at least one entry")
         self.maxsize = maxsize
-        self._entries: OrderedDict[tuple[KeyType, bytes, bytes], bytes] = OrderedDict()
+        self._entries: OrderedDict[tuple[object, bytes, bytes], bytes] = OrderedDict()
 
     def agree(self, ours: PrivateKey, theirs: PublicKey) -> bytes:
         """:func:`agree`, remembered. Keyed by our secret itself, never by a claimed public
@@ -128,6 +131,23 @@ class AgreementCache:
             self._entries.move_to_end(key)
             return shared
         shared = agree(ours, theirs)
+        self._entries[key] = shared
+        if len(self._entries) > self.maxsize:
+            self._entries.popitem(last=False)
+        return shared
+
+    def box_key(self, our_secret: bytes, their_public: bytes) -> bytes:
+        """libsodium's ``crypto_box_beforenm`` for our X25519 scalar and their X25519 key,
+        remembered: the per-pair key of DIDComm v1 authcrypt (what ``Zs`` is to ECDH-1PU).
+
+        Raises what ``crypto_box_beforenm`` raises for a low-order key.
+        """
+        key = (_BOX, our_secret, their_public)
+        shared = self._entries.get(key)
+        if shared is not None:
+            self._entries.move_to_end(key)
+            return shared
+        shared = sodium.crypto_box_beforenm(their_public, our_secret)
         self._entries[key] = shared
         if len(self._entries) > self.maxsize:
             self._entries.popitem(last=False)
