@@ -9,13 +9,14 @@ algorithm that does not fit the key are refused, so a header cannot pick a weake
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, NamedTuple
 
 from ..encoding import DEFAULT_MAX_BYTES
 from ..errors import EnvelopeError, MalformedEnvelope, SignatureError, UnsupportedAlgorithm
 from ..keys import KeyType, PrivateKey, PublicKey
-from ._util import b64d, b64e, decode_header, dumps_header, short
+from ._util import b64d, b64e, b64e_bytes, decode_header, dumps_header, short
 
 __all__ = [
     "DIDCOMM_SIGNED_TYP",
@@ -165,30 +166,41 @@ def verify_compact(token_or_parsed: str | CompactJWS, key: PublicKey) -> Compact
 # -- General JSON serialization -------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class JWSSignature:
-    """One entry of a General JSON JWS's ``signatures``."""
+class JWSSignature(NamedTuple):
+    """One entry of a General JSON JWS's ``signatures`` (a named tuple: immutable, and
+    cheap to build for every message)."""
 
     protected: dict[str, Any]
     header: dict[str, Any]
     alg: str
     kid: str | None
     signature: bytes
-    signing_input: bytes = field(repr=False)
-    protected_b64: str = field(repr=False)
+    signing_input: bytes
+    protected_b64: str
+
+    def __repr__(self) -> str:
+        return f"JWSSignature(alg={self.alg!r}, kid={self.kid!r}, protected={self.protected!r})"
 
 
-@dataclass(frozen=True, slots=True)
-class ParsedJWS:
+class ParsedJWS(NamedTuple):
     """A parsed (not yet verified) General JSON JWS."""
 
     payload: bytes
-    payload_b64: str = field(repr=False)
+    payload_b64: str
     signatures: tuple[JWSSignature, ...]
+
+    def __repr__(self) -> str:
+        return f"ParsedJWS(payload={len(self.payload)} bytes, signatures={self.signatures!r})"
 
     @property
     def kids(self) -> list[str]:
         return [s.kid for s in self.signatures if s.kid is not None]
+
+
+@lru_cache(maxsize=64)
+def _protected_b64(typ: str | None, alg: str) -> bytes:
+    # The protected header of a General JSON signature is the same for every message.
+    return b64e_bytes(dumps_header({"typ": typ, "alg": alg} if typ is not None else {"alg": alg}))
 
 
 def sign_general(
@@ -204,22 +216,20 @@ def sign_general(
     """
     if not signers:
         raise SignerError("a JWS needs at least one signer")
-    payload_b64 = b64e(payload)
+    payload_b64 = b64e_bytes(payload)
     signatures = []
     for kid, key in signers:
-        protected: dict[str, str] = {"typ": typ} if typ is not None else {}
-        protected["alg"] = alg_for_key(key.type)
-        protected_b64 = b64e(dumps_header(protected))
-        sig = key.sign((protected_b64 + "." + payload_b64).encode("ascii"))
+        protected_b64 = _protected_b64(typ, alg_for_key(key.type))
+        sig = key.sign(b"".join((protected_b64, b".", payload_b64)))
         signatures.append(
-            {"protected": protected_b64, "signature": b64e(sig), "header": {"kid": kid}}
+            {"protected": protected_b64.decode(), "signature": b64e(sig), "header": {"kid": kid}}
         )
-    return {"payload": payload_b64, "signatures": signatures}
+    return {"payload": payload_b64.decode(), "signatures": signatures}
 
 
 def parse_general(jws: Mapping[str, Any]) -> ParsedJWS:
     """Validate a General (or flattened) JSON JWS and decode its parts, without verifying."""
-    if not isinstance(jws, Mapping):
+    if type(jws) is not dict and not isinstance(jws, Mapping):
         raise MalformedEnvelope("a JSON JWS must be an object")
     payload_b64 = jws.get("payload")
     payload = b64d(payload_b64, "JWS payload")
@@ -235,18 +245,19 @@ def parse_general(jws: Mapping[str, Any]) -> ParsedJWS:
         entries = [{k: jws[k] for k in ("protected", "header", "signature") if k in jws}]
     else:
         raise MalformedEnvelope("the JWS has neither 'signatures' nor 'signature'")
-    return ParsedJWS(payload, payload_b64, tuple(_parse_entry(e, payload_b64) for e in entries))
+    tail = b"." + payload_b64.encode("ascii")
+    return ParsedJWS(payload, payload_b64, tuple([_parse_entry(e, tail) for e in entries]))
 
 
-def _parse_entry(entry: Any, payload_b64: str) -> JWSSignature:
-    if not isinstance(entry, Mapping):
+def _parse_entry(entry: Any, tail: bytes) -> JWSSignature:
+    if type(entry) is not dict and not isinstance(entry, Mapping):
         raise MalformedEnvelope("each JWS signature must be an object")
     protected_b64 = entry.get("protected")
     protected = decode_header(protected_b64, "JWS protected header")
-    header = entry.get("header", {})
+    header = entry.get("header", _NO_HEADER)
     if not isinstance(header, dict):
         raise MalformedEnvelope("a JWS unprotected 'header' must be an object")
-    if protected.keys() & header.keys():
+    if header and not protected.keys().isdisjoint(header):
         raise MalformedEnvelope("JWS protected and unprotected headers must not share names")
     alg = protected.get("alg")
     if not isinstance(alg, str):
@@ -255,8 +266,19 @@ def _parse_entry(entry: Any, payload_b64: str) -> JWSSignature:
     if kid is not None and not isinstance(kid, str):
         raise MalformedEnvelope("a JWS 'kid' must be a string")
     signature = b64d(entry.get("signature"), "JWS signature")
-    signing_input = (protected_b64 + "." + payload_b64).encode("ascii")
-    return JWSSignature(protected, header, alg, kid, signature, signing_input, protected_b64)
+    signing_input = protected_b64.encode("ascii") + tail
+    return JWSSignature(
+        protected,
+        header if header is not _NO_HEADER else {},
+        alg,
+        kid,
+        signature,
+        signing_input,
+        protected_b64,
+    )
+
+
+_NO_HEADER: dict[str, Any] = {}
 
 
 def verify_signature(sig_entry: JWSSignature, public_key: PublicKey) -> bool:
