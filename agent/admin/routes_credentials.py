@@ -46,6 +46,9 @@ EXCHANGE: dict[str, Any] = {
 }
 EXCHANGES = {"type": "array", "items": EXCHANGE}
 STRINGS = {"type": "array", "items": {"type": "string", "maxLength": 512}, "maxItems": 64}
+TEXT = {"type": "string", "maxLength": 4096}
+DID = {"type": "string", "maxLength": 8192}
+FORMAT = {"type": "string", "enum": [f.value for f in OfferFormat]}
 REASON = {
     "type": "object",
     "properties": {"reason": {"type": "string", "maxLength": 500}},
@@ -71,6 +74,25 @@ FILTERS = (
 )
 
 Record = CredentialExchangeRecord | PresentationExchangeRecord
+
+
+def _object(*required: str, **properties: Any) -> dict[str, Any]:
+    """A request body: these properties and no others."""
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": list(required),
+        "additionalProperties": False,
+    }
+
+
+async def _listing(
+    agent: Any, lister: Callable[..., Awaitable[list[Any]]], roles: tuple[str, str], **kw: Any
+) -> list[dict[str, Any]]:
+    if kw.get("role") not in (None, *roles):
+        raise InputError(f"role is {roles[0]} or {roles[1]}")
+    kw["connection_id"] = await _connection_id(agent, kw.pop("connection", None))
+    return [r.to_json() for r in await lister(agent, **kw)]
 
 
 async def _waiting(
@@ -118,44 +140,36 @@ def _credential_routes(api: Api) -> None:
         summary="Offer a credential to a connection (issue-credential); ?wait=S for the ack",
         tag="credentials",
         params=(Param("wait", WAIT),),
-        body={
-            "type": "object",
-            "properties": {
-                "connection": CONNECTION_REF,
-                "format": {"type": "string", "enum": [f.value for f in OfferFormat]},
-                "claims": {"type": "object"},
-                "credential": {"type": "object"},
-                "types": STRINGS,
-                "sd": STRINGS,
-                "subject": {"type": "string", "maxLength": 8192},
-                "open_subject": {"type": "boolean"},
-                "issuer": {"type": "string", "maxLength": 8192},
-                "valid_until": {"type": "string", "maxLength": 64},
-                "status": {"type": "boolean"},
-                "comment": {"type": "string", "maxLength": 4096},
-            },
-            "required": ["connection", "format"],
-            "additionalProperties": False,
-        },
+        body=_object(
+            "connection",
+            "format",
+            connection=CONNECTION_REF,
+            format=FORMAT,
+            claims={"type": "object"},
+            credential={"type": "object"},
+            types=STRINGS,
+            sd=STRINGS,
+            subject=DID,
+            open_subject={"type": "boolean"},
+            issuer=DID,
+            valid_until={"type": "string", "maxLength": 64},
+            status={"type": "boolean"},
+            comment=TEXT,
+        ),
         response=EXCHANGE,
         errors=(400, 401, 404, 504),
     )
     async def offer(agent: Any, request: web.Request, body: Any, wait: float = 0) -> Any:
+        same = ("format", "claims", "credential", "types", "subject", "open_subject", "issuer")
+        kw = {k: body[k] for k in (*same, "status", "comment") if k in body}
+
         async def act() -> Record:
             return await issuing.offer_credential(
                 agent,
                 body["connection"],
-                format=body["format"],
-                claims=body.get("claims"),
-                credential=body.get("credential"),
-                types=body.get("types", ()),
                 disclose=body.get("sd", ()),
-                subject=body.get("subject"),
-                open_subject=body.get("open_subject", False),
-                issuer=body.get("issuer"),
                 valid_until=_date(body.get("valid_until"), "valid_until"),
-                status=body.get("status", False),
-                comment=body.get("comment"),
+                **kw,
             )
 
         return (await _waiting(agent, act, issuing.wait_for, wait)).to_json()
@@ -165,19 +179,17 @@ def _credential_routes(api: Api) -> None:
         "/credentials/proposals",
         summary="Ask a connection for a credential (propose-credential)",
         tag="credentials",
-        body={
-            "type": "object",
-            "properties": {
-                "connection": CONNECTION_REF,
-                "format": {"type": "string", "enum": [f.value for f in OfferFormat]},
-                "claims": {"type": "object"},
-                "types": STRINGS,
-                "sd": STRINGS,
-                "comment": {"type": "string", "maxLength": 4096},
-            },
-            "required": ["connection", "format", "claims"],
-            "additionalProperties": False,
-        },
+        body=_object(
+            "connection",
+            "format",
+            "claims",
+            connection=CONNECTION_REF,
+            format=FORMAT,
+            claims={"type": "object"},
+            types=STRINGS,
+            sd=STRINGS,
+            comment=TEXT,
+        ),
         response=EXCHANGE,
         errors=(400, 401, 404),
     )
@@ -213,26 +225,8 @@ def _credential_routes(api: Api) -> None:
         response=EXCHANGES,
         errors=(400, 401, 404),
     )
-    async def exchanges(
-        agent: Any,
-        request: web.Request,
-        connection: str | None = None,
-        role: str | None = None,
-        state: str | None = None,
-        limit: int = 100,
-        offset: int = 0,
-    ) -> Any:
-        if role not in (None, "issuer", "holder"):
-            raise InputError("role is issuer or holder")
-        found = await issuing.list_exchanges(
-            agent,
-            connection_id=await _connection_id(agent, connection),
-            role=role,
-            state=state,
-            limit=limit,
-            offset=offset,
-        )
-        return [r.to_json() for r in found]
+    async def exchanges(agent: Any, request: web.Request, **filters: Any) -> Any:
+        return await _listing(agent, issuing.list_exchanges, ("issuer", "holder"), **filters)
 
     @api.route(
         "GET",
@@ -255,11 +249,7 @@ def _credential_routes(api: Api) -> None:
         summary="Accept an offer: the credential is requested, verified and kept; ?wait=S",
         tag="credentials",
         params=(ID, Param("wait", WAIT)),
-        body={
-            "type": "object",
-            "properties": {"holder_did": {"type": "string", "maxLength": 8192}},
-            "additionalProperties": False,
-        },
+        body=_object(holder_did=DID),
         response=EXCHANGE,
         errors=(400, 401, 404, 504),
     )
@@ -288,17 +278,13 @@ def _credential_routes(api: Api) -> None:
         summary="Answer a holder's proposal with an offer (its claims, or these)",
         tag="credentials",
         params=(ID,),
-        body={
-            "type": "object",
-            "properties": {
-                "claims": {"type": "object"},
-                "types": STRINGS,
-                "status": {"type": "boolean"},
-                "valid_until": {"type": "string", "maxLength": 64},
-                "comment": {"type": "string", "maxLength": 4096},
-            },
-            "additionalProperties": False,
-        },
+        body=_object(
+            claims={"type": "object"},
+            types=STRINGS,
+            status={"type": "boolean"},
+            valid_until={"type": "string", "maxLength": 64},
+            comment=TEXT,
+        ),
         response=EXCHANGE,
         errors=(400, 401, 404),
     )
@@ -320,15 +306,12 @@ def _credential_routes(api: Api) -> None:
         "/credentials/issued/status",
         summary="Revoke, suspend or unsuspend a credential this agent issued with status",
         tag="credentials",
-        body={
-            "type": "object",
-            "properties": {
-                "credential_id": {"type": "string", "minLength": 1, "maxLength": 1024},
-                "action": {"type": "string", "enum": ["revoke", "suspend", "unsuspend"]},
-            },
-            "required": ["credential_id", "action"],
-            "additionalProperties": False,
-        },
+        body=_object(
+            "credential_id",
+            "action",
+            credential_id={"type": "string", "minLength": 1, "maxLength": 1024},
+            action={"type": "string", "enum": ["revoke", "suspend", "unsuspend"]},
+        ),
         response={"type": "object"},
         errors=(400, 401, 404),
     )
@@ -369,8 +352,10 @@ def _held_routes(api: Api) -> None:
         summary="The credentials this wallet holds (id, format, issuer, types, subject, status)",
         tag="credentials",
         params=(
+            # Bounded so that the request line, percent-encoded, stays within what the admin
+            # server reads (32 KiB): 12 bytes per character at worst.
             Param("type", {"type": "string", "maxLength": 512}),
-            Param("issuer", {"type": "string", "maxLength": 8192}),
+            Param("issuer", {"type": "string", "maxLength": 1024}),
             Param("format", {"type": "string", "enum": ["di-jcs", "di-rdfc", "vc-jwt", "sd-jwt"]}),
         ),
         response={"type": "array", "items": {"type": "object"}},
@@ -432,20 +417,16 @@ def _proof_routes(api: Api) -> None:
         summary="Ask a connection for a proof (present-proof); ?wait=S for the verification",
         tag="proofs",
         params=(Param("wait", WAIT),),
-        body={
-            "type": "object",
-            "properties": {
-                "connection": CONNECTION_REF,
-                "definition": {"type": "object"},
-                "claims": STRINGS,
-                "types": STRINGS,
-                "format": {"type": "string", "enum": list(CLAIM_FORMATS)},
-                "domain": {"type": ["string", "null"], "maxLength": 1024},
-                "comment": {"type": "string", "maxLength": 4096},
-            },
-            "required": ["connection"],
-            "additionalProperties": False,
-        },
+        body=_object(
+            "connection",
+            connection=CONNECTION_REF,
+            definition={"type": "object"},
+            claims=STRINGS,
+            types=STRINGS,
+            format={"type": "string", "enum": list(CLAIM_FORMATS)},
+            domain={"type": ["string", "null"], "maxLength": 1024},
+            comment=TEXT,
+        ),
         response=EXCHANGE,
         errors=(400, 401, 404, 504),
     )
@@ -488,26 +469,8 @@ def _proof_routes(api: Api) -> None:
         response=EXCHANGES,
         errors=(400, 401, 404),
     )
-    async def proofs(
-        agent: Any,
-        request: web.Request,
-        connection: str | None = None,
-        role: str | None = None,
-        state: str | None = None,
-        limit: int = 100,
-        offset: int = 0,
-    ) -> Any:
-        if role not in (None, "verifier", "prover"):
-            raise InputError("role is verifier or prover")
-        found = await proving.list_exchanges(
-            agent,
-            connection_id=await _connection_id(agent, connection),
-            role=role,
-            state=state,
-            limit=limit,
-            offset=offset,
-        )
-        return [r.to_json() for r in found]
+    async def proofs(agent: Any, request: web.Request, **filters: Any) -> Any:
+        return await _listing(agent, proving.list_exchanges, ("verifier", "prover"), **filters)
 
     @api.route(
         "GET",
@@ -547,11 +510,7 @@ def _proof_routes(api: Api) -> None:
         summary="Send the previewed presentation (choices: descriptor id → credential id)",
         tag="proofs",
         params=(ID,),
-        body={
-            "type": "object",
-            "properties": {"choices": {"type": "object"}},
-            "additionalProperties": False,
-        },
+        body=_object(choices={"type": "object"}),
         response=EXCHANGE,
         errors=(400, 401, 404),
     )
