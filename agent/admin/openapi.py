@@ -38,6 +38,23 @@ class Param:
     description: str = ""
 
 
+#: a string parameter with no declared bound gets this one: the request line of an HTTP
+#: server has a limit (aiohttp: 8 KiB), and what the document allows must fit it
+DEFAULT_MAX_LENGTH = 1024
+
+
+def _bounded(param: Param) -> Param:
+    if param.schema.get("type") == "string" and "maxLength" not in param.schema:
+        return Param(
+            param.name,
+            {**param.schema, "maxLength": DEFAULT_MAX_LENGTH},
+            param.where,
+            param.required,
+            param.description,
+        )
+    return param
+
+
 @dataclass(slots=True)
 class Operation:
     method: str
@@ -83,7 +100,7 @@ class Api:
                     handler,
                     summary,
                     tag,
-                    params,
+                    tuple(_bounded(p) for p in params),
                     body,
                     response,
                     status,
