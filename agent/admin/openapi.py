@@ -38,9 +38,9 @@ class Param:
     description: str = ""
 
 
-#: a string parameter with no declared bound gets this one: the request line of an HTTP
+#: a string parameter with no declared bound gets this one (512 characters, at most 6 KiB percent-encoded): the request line of an HTTP
 #: server has a limit (aiohttp: 8 KiB), and what the document allows must fit it
-DEFAULT_MAX_LENGTH = 1024
+DEFAULT_MAX_LENGTH = 512
 
 
 def _bounded(param: Param) -> Param:
