@@ -38,8 +38,8 @@ class Param:
     description: str = ""
 
 
-#: a string parameter with no declared bound gets this one (512 characters, at most 6 KiB percent-encoded): the request line of an HTTP
-#: server has a limit (aiohttp: 8 KiB), and what the document allows must fit it
+#: A string parameter with no declared bound gets this one: what the document allows must
+#: fit the server's request line even percent-encoded (512 characters, at most ~6 KiB).
 DEFAULT_MAX_LENGTH = 512
 
 
