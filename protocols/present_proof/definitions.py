@@ -80,6 +80,20 @@ def _claim_path(name: str) -> list[str]:
     return [f"$.credentialSubject{dotted}", f"${dotted}"]
 
 
+def _type_field(kind: str, format: str | None) -> dict[str, Any]:
+    """A field asking for a credential type, in the form the holder's index serves: a W3C
+    credential's ``type`` array, an SD-JWT VC's ``vct``; either, when no format is named
+    (which the index cannot narrow, so every credential is then looked at)."""
+    if format == "sd-jwt":
+        return {"path": ["$.vct"], "filter": {"type": "string", "const": kind}}
+    if format is not None:
+        return {"path": ["$.type"], "filter": {"type": "array", "contains": {"const": kind}}}
+    return {
+        "path": ["$.type", "$.vct"],
+        "filter": {"anyOf": [{"type": "array", "contains": {"const": kind}}, {"const": kind}]},
+    }
+
+
 def simple_definition(
     claims: Sequence[str],
     *,
@@ -113,14 +127,7 @@ def simple_definition(
     for kind in types:
         if not isinstance(kind, str) or not kind or len(kind) > 512:
             raise InputError("a type is a non-empty string of at most 512 characters")
-        fields.append(
-            {
-                "path": ["$.type", "$.vct"],
-                "filter": {
-                    "anyOf": [{"type": "array", "contains": {"const": kind}}, {"const": kind}]
-                },
-            }
-        )
+        fields.append(_type_field(kind, format))
     descriptor: dict[str, Any] = {
         "id": "requested",
         "name": name or "Requested claims",
