@@ -113,10 +113,13 @@ class CredentialExchangeRecord:
 async def find(
     records: RecordReader, connection_id: str, thread_id: str, role: Role
 ) -> CredentialExchangeRecord | None:
-    found = await records.find(
-        CATEGORY, {"connection_id": connection_id, "thread_id": thread_id, "role": role.value}
-    )
-    return CredentialExchangeRecord.from_json(found[0].json()) if found else None
+    # By the thread alone, then connection and role here: SQLite answers a one-tag query
+    # for about a third of the CPU of a three-tag one, and a thread has a record or two.
+    for found in await records.find(CATEGORY, {"thread_id": thread_id}):
+        tags = found.tags
+        if tags.get("connection_id") == connection_id and tags.get("role") == role.value:
+            return CredentialExchangeRecord.from_json(found.json())
+    return None
 
 
 async def get(records: RecordReader, exchange_id: str) -> CredentialExchangeRecord:
