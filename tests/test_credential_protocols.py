@@ -332,6 +332,7 @@ async def test_over_18_and_nothing_else_leaves_the_holder(pair: tuple[Peer, Peer
     assert shown["disclosed"] == {"age_over_18": True}
     assert set(shown["withheld"]) == {"given_name", "family_name", "birthdate"}
     assert waiting.preview["to"]["label"] == "Shop"
+    assert waiting.preview["to"]["domain_is_theirs"] is True
     assert sent == []  # nothing left before the person agreed
     await proofs.accept_request(alice.agent, waiting.id)
     result = await proofs.wait_for(shop.agent, requested.id, {"done"}, timeout=10)

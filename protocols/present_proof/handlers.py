@@ -4,7 +4,10 @@ A request is matched against held credentials at once (the preview is ready when
 looks), but nothing is sent until the person accepts -- unless the policy says to present
 automatically. A presentation is verified on arrival, with the request's challenge and
 domain, and the verdict recorded and announced (``present_proof.verified`` or
-``present_proof.rejected``) in the same transaction as the ack or problem report.
+``present_proof.rejected``) in the same transaction as the ack or problem report. Checking
+a credential's status is the one network read a handler does here: bounded in size and time
+and cached by the agent's status list fetcher (:func:`protocols.issue_credential.policy.
+fetcher`), so the verdict and the ack are still committed together.
 """
 
 from __future__ import annotations

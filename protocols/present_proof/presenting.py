@@ -87,8 +87,11 @@ async def prepare(
     """Match the request against held credentials and preview the answer; nothing is signed."""
     holder = Holder(wallet)
     evaluation = await holder.preselect(request.definition)
+    # A domain that is not the verifier's own DID may mean the request was relayed from
+    # someone else (the presentation would then be valid there): the person should see it.
+    theirs = request.domain in (None, verifier.get("did"))
     base: dict[str, Any] = {
-        "to": {**verifier, "domain": request.domain},
+        "to": {**verifier, "domain": request.domain, "domain_is_theirs": theirs},
         "definition": {
             "id": request.definition.id,
             "name": request.definition.name,
