@@ -16,6 +16,7 @@ import logging
 import time
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from protocols.coordinate_mediation import messages as cm
@@ -39,6 +40,35 @@ log = logging.getLogger("moi.mediator")
 ROUTING_RECORD = "mediator-routing"
 IN_FLIGHT_SECONDS = 30.0
 SWEEP_SECONDS = 0.5
+#: Live delivery: at most this many deliveries unacknowledged per recipient. Messages that
+#: arrive meanwhile wait and go together in the next one, so a busy recipient gets a few
+#: large deliveries instead of one per message (each costs an envelope and an ack).
+WINDOW = 2
+BATCH = 50
+BATCH_BYTES = 256 * 1024
+MAX_ACK_IDS = 1000
+
+
+@dataclass(slots=True)
+class Flight:
+    """Live deliveries to one recipient that are not acknowledged yet."""
+
+    #: the queue position of the last message sent: the next delivery starts after it
+    cursor: str | None = None
+    #: message id -> (when sent, delivery number)
+    items: dict[str, tuple[float, int]] = field(default_factory=dict)
+    sent: int = 0
+
+    def deliveries(self) -> int:
+        return len({number for _, number in self.items.values()})
+
+    def overdue(self, now: float) -> bool:
+        return any(now - sent >= IN_FLIGHT_SECONDS for sent, _ in self.items.values())
+
+    def restart(self) -> None:
+        """Send everything still queued again, from the start of the queue."""
+        self.cursor = None
+        self.items.clear()
 
 
 class Mediator:
@@ -59,7 +89,9 @@ class Mediator:
         self.limits = limits or queue.Limits()
         self.rate_limiter = RateLimiter(rate, burst)
         self._live: set[str] = set()
-        self._in_flight: dict[str, dict[str, float]] = {}
+        self._flights: dict[str, Flight] = {}
+        self._reported: dict[str, int] = {}  # connection id -> message count last reported
+        self._granted: set[str] = set()
         self._connected: dict[str, str] = {}  # peer key -> connection id, sessions seen here
         self.lanes = Lanes(self._lane, name="mediator")
         self._sweeper: asyncio.Task[None] | None = None
@@ -72,8 +104,14 @@ class Mediator:
         )
 
     async def granted(self, connection_id: str) -> bool:
+        # Asked for every pickup message; a grant is never taken back, so a yes is kept.
+        if connection_id in self._granted:
+            return True
         grant = await cm_records.grant_of(self.store, connection_id)
-        return grant is not None and grant.state == "granted"
+        if grant is not None and grant.state == "granted":
+            self._granted.add(connection_id)
+            return True
+        return False
 
     async def routing(self, family: Family) -> tuple[str, str]:
         """(endpoint, routing key or DID) this mediator gives out; made once, shared by all
@@ -156,10 +194,37 @@ class Mediator:
 
     async def acknowledge(self, connection_id: str, ids: Sequence[str]) -> None:
         await queue.remove(self.store, connection_id, ids)
-        flight = self._in_flight.get(connection_id, {})
-        for item_id in ids:
-            flight.pop(item_id, None)
+        flight = self._flights.get(connection_id)
+        if flight is not None:
+            for item_id in ids:
+                flight.items.pop(item_id, None)
         self.lanes.notify(connection_id)
+
+    async def take_ack(self, message: Mapping[str, Any], family: Family, sender: str) -> bool:
+        """Apply a live recipient's ``messages-received`` as it arrives, without the inbox:
+        losing it costs nothing (unacknowledged messages are sent again and the recipient
+        drops what it already has), while storing and dispatching it cost as much as the
+        delivery it answers. False leaves the message to the usual path — anything
+        unexpected, a refusal to report, or a status to send."""
+        kind = message.get("@type") if family is Family.V1 else message.get("type")
+        if kind != type_of(family, "messages-received"):
+            return False
+        connection_id = self._connected.get(sender)
+        if connection_id is None or connection_id not in self._live:
+            return False
+        body = message if family is Family.V1 else message.get("body")
+        ids = body.get("message_id_list") if isinstance(body, Mapping) else None
+        if (
+            not isinstance(ids, list)
+            or len(ids) > MAX_ACK_IDS
+            or not all(isinstance(i, str) for i in ids)
+        ):
+            return False
+        try:
+            await self.acknowledge(connection_id, ids)
+        except MoiError:
+            return False  # the handler will say why, in a problem report
+        return not self.status_after_ack(connection_id, await self.count(connection_id))
 
     def is_live(self, connection_id: str) -> bool:
         return connection_id in self._live
@@ -167,10 +232,23 @@ class Mediator:
     def set_live(self, connection_id: str, live: bool) -> None:
         if live:
             self._live.add(connection_id)
-            self._in_flight.pop(connection_id, None)  # a new session: resend what was out
+            self._flights.pop(connection_id, None)  # a new session: resend what was out
             self.lanes.notify(connection_id)
         else:
             self._live.discard(connection_id)
+
+    def reported(self, connection_id: str, count: int) -> None:
+        """A status with ``count`` went to this recipient."""
+        self._reported[connection_id] = count
+
+    def status_after_ack(self, connection_id: str, count: int) -> bool:
+        """Whether an acknowledgement deserves a status (RFC 0685: SHOULD). Polling
+        recipients need it to know whether to ask again; a live one is sent what comes
+        anyway, so it hears only that the queue it last heard of is now empty — not one
+        status per delivery."""
+        if connection_id not in self._live:
+            return True
+        return count == 0 and self._reported.get(connection_id, 0) != 0
 
     # -- delivery ---------------------------------------------------------------------------
 
@@ -223,17 +301,30 @@ class Mediator:
         return await self._relay(connection)
 
     async def _push_deliveries(self, connection: ConnectionRecord, session: Any) -> bool:
-        flight = self._in_flight.setdefault(connection.id, {})
+        flight = self._flights.setdefault(connection.id, Flight())
         now = time.monotonic()
-        items = [
-            item
-            for item in await queue.pending(self.store, connection.id, limit=50)
-            if now - flight.get(item.id, -IN_FLIGHT_SECONDS) >= IN_FLIGHT_SECONDS
-        ][:20]
+        if flight.overdue(now):
+            flight.restart()  # unacknowledged too long: the session may be dead; resend
+        if flight.deliveries() >= WINDOW:
+            return False  # the next acknowledgement wakes the lane
+        items = await queue.pending(self.store, connection.id, after=flight.cursor, limit=BATCH)
+        if not items and not flight.items and flight.cursor is not None:
+            # Nothing after the cursor and nothing out: anything still queued was committed
+            # late with an earlier position (a concurrent sender, another mediator
+            # process). Start from the head again.
+            if await queue.count(self.store, connection.id):
+                flight.restart()
+                items = await queue.pending(self.store, connection.id, limit=BATCH)
         if not items:
             return False
+        batch, size = [], 0
+        for item in items:
+            if batch and size + item.size > BATCH_BYTES:
+                break
+            batch.append(item)
+            size += item.size
         family = Family(connection.family)
-        body, attached = build_delivery(family, items, None)
+        body, attached = build_delivery(family, batch, None)
         message = Message(
             type=type_of(family, "delivery"),
             body=body,
@@ -246,9 +337,11 @@ class Mediator:
         except (MoiError, ConnectionError, RuntimeError, OSError) as err:
             log.info("live delivery to %s failed: %s", connection.id, err)
             return False
-        for item in items:
-            flight[item.id] = now
-        return False  # the acknowledgement wakes the lane again
+        flight.sent += 1
+        for item in batch:
+            flight.items[item.id] = (now, flight.sent)
+        flight.cursor = batch[-1].seq
+        return True  # room in the window for more, if more is queued
 
     async def _push_raw(self, connection: ConnectionRecord, session: Any) -> bool:
         items = await queue.pending(self.store, connection.id, limit=50)

@@ -180,11 +180,20 @@ async def _set_usage(tx: Store, connection_id: str, count: int, used: int) -> No
 
 
 async def pending(
-    store: Store, connection_id: str, *, recipient: str | None = None, limit: int | None = None
+    store: Store,
+    connection_id: str,
+    *,
+    recipient: str | None = None,
+    limit: int | None = None,
+    after: str | None = None,
 ) -> list[Queued]:
+    """Queued messages in queue order; ``after`` a queue position (``Queued.seq``), only
+    those behind it."""
     query: dict[str, Any] = {"connection_id": connection_id}
     if recipient is not None:
         query["recipient"] = _route_id(recipient)
+    if after is not None:
+        query["~seq"] = {"$gt": after}
     records = await store.find(CATEGORY, query, order_by="~seq", limit=limit)
     return [Queued.from_json(r.json()) for r in records]
 

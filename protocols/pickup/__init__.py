@@ -117,12 +117,15 @@ def handlers(family: Family) -> dict[str, Handler]:
     async def _status(
         ctx: HandlerContext, mediator: Any, connection_id: str, recipient: str | None
     ) -> None:
+        count = await mediator.count(connection_id, recipient)
         body: dict[str, Any] = {
-            "message_count": await mediator.count(connection_id, recipient),
+            "message_count": count,
             "live_delivery": mediator.is_live(connection_id),
         }
         if recipient:
             body[field] = ctx.message.body.get(field)
+        else:
+            mediator.reported(connection_id, count)
         ctx.reply(type_of(family, "status"), body)
 
     async def status_request(ctx: HandlerContext) -> None:
@@ -150,7 +153,8 @@ def handlers(family: Family) -> dict[str, Handler]:
         ):
             raise RemoteProtocolError("'message_id_list' must be a list of ids", "e.p.msg.invalid")
         await mediator.acknowledge(connection_id, ids)
-        await _status(ctx, mediator, connection_id, None)
+        if mediator.status_after_ack(connection_id, await mediator.count(connection_id)):
+            await _status(ctx, mediator, connection_id, None)
 
     async def live_delivery_change(ctx: HandlerContext) -> None:
         mediator, connection_id = await _mediator(ctx)
