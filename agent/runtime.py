@@ -211,11 +211,13 @@ class Agent:
 
     # -- inbound ----------------------------------------------------------------------------
 
-    async def receive(self, data: bytes, session: Any = None) -> str:
+    async def receive(self, data: bytes, session: Any = None, *, inline: bool = True) -> str:
         """Unpack, store in the inbox, and queue for handling; the sender's ack follows.
 
         ``session`` is the transport the message came on; when the message asks for a return
-        route, replies to its sender go back on it.
+        route, replies to its sender go back on it. ``inline=False`` only stores and queues:
+        a caller reading a stream (the mediation client's socket) must not run a handler
+        that may wait for a later message of that same stream.
         """
         unpacked = await self.wallet.unpack(data)
         meta = unpacked.metadata
@@ -246,7 +248,7 @@ class Agent:
             self.sessions.add(sender, session)
             if isinstance(session, HttpReturn):
                 self._return_routes[item.id] = session
-        outcome = await self.dispatcher.try_inline(item)
+        outcome = await self.dispatcher.try_inline(item) if inline else None
         if outcome is None:
             if not await inbox.store_item(self.store, item):
                 outcome = "duplicate"
