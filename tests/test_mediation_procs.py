@@ -49,6 +49,11 @@ def test_no_inbound_person_talks_through_the_mediator_live_and_by_pickup(
         assert status["state"] == "granted" and status["live"] is True
         assert status["mediator"] == setup.to_mediator
         _exchange(setup, f"{family} live")
+        # The person invites this time: the organisation's request reaches it through the
+        # mediator, and answering it means registering a new DID with the mediator — over
+        # the very socket the request came on.
+        setup.person_ref, setup.org_ref = connect(setup.person, setup.org, family)
+        _exchange(setup, f"{family} live, the person's invitation")
         (row,) = setup.mediator.cli("mediation", "recipients")
         assert row["recipient"] == "person" and row["live"] is True and row["queued"] == 0
         assert set(row) == {"recipient", "connection", "queued", "live"}
