@@ -42,7 +42,16 @@ from .did import (
 )
 from .did.service import DIDCOMM_V1, DIDCOMM_V2
 from .didcomm.message import BASIC_MESSAGE_V2, Message, plaintext_json, to_aries
-from .didcomm.packing import NOT_CACHED, Mode, Unpacked, did_of, pack, pack_v1, unpack
+from .didcomm.packing import (
+    NOT_CACHED,
+    KeySelections,
+    Mode,
+    Unpacked,
+    did_of,
+    pack,
+    pack_v1,
+    unpack,
+)
 from .encoding import b64url_decode, b64url_encode, dumps_compact
 from .errors import DuplicateRecord, InputError, KeyNotFound, MalformedMessage, RecordNotFound
 from .jose import AgreementCache
@@ -136,6 +145,8 @@ class Wallet:
         # ECDH-1PU's static-static secrets, for peers we talk to often (two X25519 operations
         # fewer per authcrypt round trip); secret like the keys, so dropped with them.
         self.agreement_cache = AgreementCache()
+        # Which keys pack chose for each sender and recipients (public: kids and keys).
+        self.key_selections = KeySelections()
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -159,6 +170,7 @@ class Wallet:
     async def close(self) -> None:
         self._secrets.clear()
         self.agreement_cache.clear()
+        self.key_selections.clear()
         try:
             if self._owns_resolver:
                 await self.resolver.close()

@@ -116,18 +116,22 @@ def check_plaintext(obj: Any) -> tuple[str | None, Sequence[str]]:
     """Check a decoded plaintext as :meth:`Message.from_json` does, without building the
     message; returns its ``from`` (or None) and its ``to`` (the list itself, or ``()``).
 
-    Every problem is a :class:`MalformedMessage`.
+    Every problem is a :class:`MalformedMessage`. (Every message received and sent passes
+    here, so the common shapes are checked inline and the helpers only say what is wrong.)
     """
     if type(obj) is not dict and not isinstance(obj, Mapping):
         raise MalformedMessage("a DIDComm message must be a JSON object")
     get = obj.get
-    _string(get("id"), "id", _MAX_ID, required=True)
-    _string(get("type"), "type", _MAX_TYPE, required=True)
+    msg_id, msg_type = get("id"), get("type")
+    if type(msg_id) is not str or not 0 < len(msg_id) <= _MAX_ID:
+        _string(msg_id, "id", _MAX_ID, required=True)
+    if type(msg_type) is not str or not 0 < len(msg_type) <= _MAX_TYPE:
+        _string(msg_type, "type", _MAX_TYPE, required=True)
     if "typ" in obj and obj["typ"] not in _PLAINTEXT_TYPS:
         raise MalformedMessage(f"plaintext 'typ' must be {PLAINTEXT_TYP!r}")
-    if "body" not in obj:
+    body = get("body", _NONE)
+    if body is _NONE:
         raise MalformedMessage("message has no 'body'")
-    body = obj["body"]
     if type(body) is not dict and not isinstance(body, Mapping):
         raise MalformedMessage("message 'body' must be a JSON object")
     to = get("to", _NONE)
@@ -139,25 +143,26 @@ def check_plaintext(obj: Any) -> tuple[str | None, Sequence[str]]:
     if len(to) > _MAX_RECIPIENTS:
         raise MalformedMessage(f"message 'to' lists more than {_MAX_RECIPIENTS} recipients")
     attachments = get("attachments", _NONE)
-    if not isinstance(attachments, list):
-        raise MalformedMessage("message 'attachments' must be a list of objects")
-    for a in attachments:
-        if type(a) is not dict and not isinstance(a, Mapping):
+    if attachments is not _NONE:
+        if not isinstance(attachments, list):
             raise MalformedMessage("message 'attachments' must be a list of objects")
+        for a in attachments:
+            if type(a) is not dict and not isinstance(a, Mapping):
+                raise MalformedMessage("message 'attachments' must be a list of objects")
     frm = get("from")
-    if frm is not None:
+    if frm is not None and (type(frm) is not str or not 0 < len(frm) <= _MAX_DID):
         _string(frm, "from", _MAX_DID)
-    # The rest are rare; one look at the key set skips them when none is there.
-    if not _RARE.isdisjoint(obj.keys()):
-        _string(get("thid"), "thid", _MAX_ID)
-        _string(get("pthid"), "pthid", _MAX_ID)
-        _timestamp(get("created_time"), "created_time")
-        _timestamp(get("expires_time"), "expires_time")
-        _string(get("from_prior"), "from_prior", 16 * 1024)
-    elif "created_time" in obj or "expires_time" in obj:
-        _timestamp(get("created_time"), "created_time")
-        _timestamp(get("expires_time"), "expires_time")
+    if not _OPTIONAL_SET.isdisjoint(obj.keys()):
+        _check_optional(get)
     return frm, to if to is not _NONE else ()
+
+
+def _check_optional(get: Any) -> None:
+    _string(get("thid"), "thid", _MAX_ID)
+    _string(get("pthid"), "pthid", _MAX_ID)
+    _timestamp(get("created_time"), "created_time")
+    _timestamp(get("expires_time"), "expires_time")
+    _string(get("from_prior"), "from_prior", 16 * 1024)
 
 
 def plaintext_json(obj: Any) -> dict[str, Any]:
@@ -189,7 +194,7 @@ _NONE: list[Any] = []  # read-only stand-in for an absent list
 _PLAINTEXT_TYPS = (PLAINTEXT_TYP, "application/didcomm-plain")
 _OPTIONAL = ("thid", "pthid", "created_time", "expires_time", "from_prior")
 _HEADER_SET = frozenset(_HEADERS)
-_RARE = frozenset({"thid", "pthid", "from_prior"})
+_OPTIONAL_SET = frozenset(_OPTIONAL)
 
 
 def _string(value: Any, name: str, limit: int, *, required: bool = False) -> Any:

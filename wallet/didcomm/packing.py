@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple
 
 from ..encoding import DEFAULT_MAX_BYTES, dumps_utf8, loads_object
 from ..errors import (
@@ -27,9 +27,43 @@ from ..errors import (
     UnsupportedAlgorithm,
 )
 from ..jose import AgreementCache, jwe, jws
-from ..keys import KeyType, PrivateKey, PublicKey
 from . import v1
 from .message import check_plaintext
+from .selection import (
+    NOT_CACHED,
+    KeyLookup,
+    KeySelections,
+    MixedRecipients,
+    Resolver,
+    anon_recipients,
+    authcrypt_keys,
+    first_ed25519,
+    first_ed25519_now,
+    method_now,
+    secret_now,
+    signing_key,
+)
+
+__all__ = [
+    "ENCRYPTED_TYP",
+    "ENCS",
+    "NOT_CACHED",
+    "SIGNED_TYP",
+    "KeyLookup",
+    "KeySelections",
+    "MessageTooLarge",
+    "MixedRecipients",
+    "Mode",
+    "RecipientMismatch",
+    "Resolver",
+    "SenderMismatch",
+    "UnpackMetadata",
+    "Unpacked",
+    "did_of",
+    "pack",
+    "pack_v1",
+    "unpack",
+]
 
 SIGNED_TYP = "application/didcomm-signed+json"
 ENCRYPTED_TYP = "application/didcomm-encrypted+json"
@@ -42,44 +76,6 @@ class Mode(StrEnum):
     SIGNED = "signed"
     ANONCRYPT = "anoncrypt"
     AUTHCRYPT = "authcrypt"
-
-
-class _NotCached:
-    def __repr__(self) -> str:
-        return "NOT_CACHED"
-
-
-#: What a holder's ``cached_secret`` returns for a kid its cache does not know either way.
-NOT_CACHED: Any = _NotCached()
-
-
-class KeyLookup(Protocol):
-    """What packing needs from the holder's wallet: its own private keys, by key id.
-
-    A holder may also carry ``agreement_cache``, a :class:`~wallet.jose.AgreementCache` it
-    clears when it locks its keys: authcrypt then reuses the static-static ECDH (``Zs``)
-    between two keys that talk often, instead of computing it for every message. And it may
-    offer ``cached_secret(kid)``, the synchronous hit path of ``secret_for`` (the key, None
-    when known not to be held, or :data:`NOT_CACHED`), which saves a coroutine per lookup.
-    """
-
-    async def secret_for(self, kid: str) -> PrivateKey | None:
-        """The private key for a DID URL (v2) or a base58 verkey (v1), if this wallet holds it."""
-        ...
-
-
-class Resolver(Protocol):
-    """DID resolution. A resolver may also offer the synchronous cache-hit paths ``cached(did)``
-    and ``cached_method(did_url)`` (None on a miss), as :class:`~wallet.did.ResolverRegistry`
-    does; packing then awaits only on a miss."""
-
-    async def resolve(self, did: str) -> Any: ...
-
-    async def resolve_method(self, did_url: str) -> Any: ...
-
-
-class MixedRecipients(UnsupportedAlgorithm):
-    """The recipients share no key-agreement curve that the sender can use."""
 
 
 class MessageTooLarge(MalformedEnvelope, TooLargeError):
@@ -149,25 +145,6 @@ def _mode(mode: Mode | str) -> Mode:
         return Mode(mode)
 
 
-# The synchronous cache-hit paths: None (NOT_CACHED for secrets) sends the caller to the
-# coroutine, which a running agent needs only the first time it meets a peer or a key.
-
-
-def _doc_now(did: str, resolver: Resolver) -> Any:
-    cached = getattr(resolver, "cached", None)
-    return cached(did) if cached is not None else None
-
-
-def _method_now(did_url: str, resolver: Resolver) -> Any:
-    cached = getattr(resolver, "cached_method", None)
-    return cached(did_url) if cached is not None else None
-
-
-def _secret_now(kid: str, keys: KeyLookup) -> Any:
-    cached = getattr(keys, "cached_secret", None)
-    return cached(kid) if cached is not None else NOT_CACHED
-
-
 # -- packing ----------------------------------------------------------------------------------
 
 
@@ -192,7 +169,7 @@ async def pack(
     if mode is Mode.SIGNED or sign:
         if frm is None:
             raise MalformedMessage("a signed message needs a sender ('from')")
-        signer_kid, signer = await _signing_key(frm, resolver, keys)
+        signer_kid, signer = await signing_key(frm, resolver, keys)
         signed = jws.sign_general(payload, [(signer_kid, signer)], typ=SIGNED_TYP)
         if mode is Mode.SIGNED:
             return signed
@@ -202,7 +179,7 @@ async def pack(
     if mode is Mode.AUTHCRYPT:
         if frm is None:
             raise MalformedMessage("authcrypt needs a sender ('from')")
-        sender, recipients = await _authcrypt_keys(frm, to, resolver, keys)
+        sender, recipients = await authcrypt_keys(frm, to, resolver, keys)
         return jwe.encrypt(
             payload,
             recipients,
@@ -211,125 +188,13 @@ async def pack(
             typ=ENCRYPTED_TYP,
             agreement_cache=_agreement_cache(keys),
         )
-    recipients = await _anon_recipients(to, resolver)
+    recipients = await anon_recipients(to, resolver, keys)
     return jwe.encrypt(payload, recipients, enc=enc, typ=ENCRYPTED_TYP)
 
 
 def _agreement_cache(keys: KeyLookup) -> AgreementCache | None:
     cache = getattr(keys, "agreement_cache", None)
     return cache if isinstance(cache, AgreementCache) else None
-
-
-async def _signing_key(frm: str, resolver: Resolver, keys: KeyLookup) -> tuple[str, PrivateKey]:
-    if "#" in frm:
-        secret = _secret_now(frm, keys)
-        if secret is NOT_CACHED:
-            secret = await keys.secret_for(frm)
-        if secret is None:
-            raise KeyNotFound(f"this wallet holds no private key for {frm}")
-        return frm, secret
-    doc = _doc_now(frm, resolver) or await resolver.resolve(frm)
-    for method in doc.authentication_keys():
-        if method.public_key.type.can_sign:
-            secret = _secret_now(method.id, keys)
-            if secret is NOT_CACHED:
-                secret = await keys.secret_for(method.id)
-            if secret is not None:
-                return method.id, secret
-    raise KeyNotFound(f"this wallet holds no authentication key of {frm}")
-
-
-def _agreement_keys_in(did: str, doc: Any) -> list[tuple[str, PublicKey]]:
-    found = [
-        (m.id, m.public_key)
-        for m in doc.key_agreement_keys()
-        if m.public_key.type is not KeyType.ED25519  # KeyType.can_agree
-    ]
-    if not found:
-        raise KeyNotFound(f"{did} has no key agreement key")
-    return found
-
-
-def _agreement_keys_now(did_or_url: str, resolver: Resolver) -> list[tuple[str, PublicKey]] | None:
-    """:func:`_agreement_keys` from the resolver's cache, or None on a miss."""
-    if "#" in did_or_url:
-        method = _method_now(did_or_url, resolver)
-        return None if method is None else [(did_or_url, method.public_key)]
-    doc = _doc_now(did_or_url, resolver)
-    return None if doc is None else _agreement_keys_in(did_or_url, doc)
-
-
-async def _agreement_keys(did_or_url: str, resolver: Resolver) -> list[tuple[str, PublicKey]]:
-    found = _agreement_keys_now(did_or_url, resolver)
-    if found is not None:
-        return found
-    if "#" in did_or_url:
-        method = await resolver.resolve_method(did_or_url)
-        # The kid goes into the envelope as the caller wrote it: a peer names its keys its
-        # own way (peerdid 0.5.2's did:peer:2 ``#6LS…``, a did:peer:4 short form), and it
-        # looks its secret up by that name, not by the one moi's resolver gives the method.
-        return [(did_or_url, method.public_key)]
-    return _agreement_keys_in(did_or_url, await resolver.resolve(did_or_url))
-
-
-async def _recipient_keys(
-    to: Sequence[str], resolver: Resolver
-) -> list[list[tuple[str, PublicKey]]]:
-    per = []
-    for r in to:
-        found = _agreement_keys_now(r, resolver)
-        per.append(found if found is not None else await _agreement_keys(r, resolver))
-    return per
-
-
-_CURVE_PREFERENCE = (KeyType.X25519, KeyType.P256, KeyType.P384, KeyType.P521)
-
-
-def _pick_curve(per_recipient: list[list[tuple[str, PublicKey]]], allowed: set[KeyType]) -> KeyType:
-    # DIDComm v2.1: all recipient keys of one message share a curve; prefer X25519.
-    common = set(allowed)
-    for keys in per_recipient:
-        common &= {k.type for _, k in keys}
-    for preferred in _CURVE_PREFERENCE:
-        if preferred in common:
-            return preferred
-    raise MixedRecipients("the recipients have no key agreement curve in common")
-
-
-async def _anon_recipients(to: Sequence[str], resolver: Resolver) -> list[tuple[str, PublicKey]]:
-    per = await _recipient_keys(to, resolver)
-    curve = _pick_curve(per, {k.type for keys in per for _, k in keys})
-    return _dedupe([(kid, key) for keys in per for kid, key in keys if key.type is curve])
-
-
-async def _authcrypt_keys(
-    frm: str, to: Sequence[str], resolver: Resolver, keys: KeyLookup
-) -> tuple[tuple[str, PrivateKey], list[tuple[str, PublicKey]]]:
-    per = await _recipient_keys(to, resolver)
-    own = _agreement_keys_now(frm, resolver)
-    if own is None:
-        own = await _agreement_keys(frm, resolver)
-    held: dict[KeyType, tuple[str, PrivateKey]] = {}
-    for kid, public in own:
-        if public.type not in held:
-            secret = _secret_now(kid, keys)
-            if secret is NOT_CACHED:
-                secret = await keys.secret_for(kid)
-            if secret is not None:
-                held[public.type] = (kid, secret)
-    if not held:
-        raise KeyNotFound(f"this wallet holds no key agreement key of {frm}")
-    curve = _pick_curve(per, set(held))
-    recipients = _dedupe([(kid, key) for keys in per for kid, key in keys if key.type is curve])
-    return held[curve], recipients
-
-
-def _dedupe(keys: list[tuple[str, PublicKey]]) -> list[tuple[str, PublicKey]]:
-    # Recipients go out in kid order, the order the apv digest sorts them in:
-    # didcomm-messaging 0.1.1 hashes the kids in the order listed when it checks apv, and
-    # so refuses any other order. (Kids are unique once in a dict, so the keys are never
-    # compared.)
-    return sorted(dict(keys).items())
 
 
 async def pack_v1(
@@ -348,46 +213,19 @@ async def pack_v1(
         raise MalformedMessage("an encrypted message needs at least one recipient")
     recipients = []
     for r in to:
-        public = _first_ed25519_now(r, resolver)
-        recipients.append(public if public is not None else await _first_ed25519(r, resolver))
+        public = first_ed25519_now(r, resolver)
+        recipients.append(public if public is not None else await first_ed25519(r, resolver))
     sender = None
     if frm is not None:
-        public = _first_ed25519_now(frm, resolver) or await _first_ed25519(frm, resolver)
+        public = first_ed25519_now(frm, resolver) or await first_ed25519(frm, resolver)
         verkey = v1.verkey_of(public)
-        sender = _secret_now(verkey, keys)
+        sender = secret_now(verkey, keys)
         if sender is NOT_CACHED:
             sender = await keys.secret_for(verkey)
         if sender is None:
             raise KeyNotFound(f"this wallet holds no Ed25519 key of {frm}")
     payload = dumps_utf8(message if type(message) is dict else dict(message))
     return v1.pack_envelope(payload, recipients, sender, agreement_cache=_agreement_cache(keys))
-
-
-def _first_ed25519_in(did_or_key: str, found: Any) -> PublicKey:
-    """The v1 key of a resolved DID URL (``found`` its method) or DID (its document)."""
-    if "#" in did_or_key:
-        if found.public_key.type is KeyType.ED25519:
-            return found.public_key
-        raise KeyNotFound(f"{did_or_key} is not an Ed25519 key")
-    for method in found.verification_methods:
-        if method.public_key.type is KeyType.ED25519:
-            return method.public_key
-    raise KeyNotFound(f"{did_or_key} has no Ed25519 verification key for DIDComm v1")
-
-
-def _first_ed25519_now(did_or_key: str, resolver: Resolver) -> PublicKey | None:
-    """:func:`_first_ed25519` from the resolver's cache, or None on a miss."""
-    if "#" in did_or_key:
-        found = _method_now(did_or_key, resolver)
-    else:
-        found = _doc_now(did_or_key, resolver)
-    return None if found is None else _first_ed25519_in(did_or_key, found)
-
-
-async def _first_ed25519(did_or_key: str, resolver: Resolver) -> PublicKey:
-    if "#" in did_or_key:
-        return _first_ed25519_in(did_or_key, await resolver.resolve_method(did_or_key))
-    return _first_ed25519_in(did_or_key, await resolver.resolve(did_or_key))
 
 
 # -- unpacking --------------------------------------------------------------------------------
@@ -490,7 +328,7 @@ async def _decrypt_layer(
         raise MalformedEnvelope(f"unexpected JWE typ {str(typ)[:60]!r}")
     for entry in parsed.recipients:
         kid = entry.kid
-        secret = _secret_now(kid, keys)
+        secret = secret_now(kid, keys)
         if secret is NOT_CACHED:
             secret = await keys.secret_for(kid)
         if secret is not None:
@@ -503,7 +341,7 @@ async def _decrypt_layer(
         raise MalformedEnvelope("an authcrypt message names no sender key ('skid' or 'apu')")
     if skid is not None:
         try:
-            method = _method_now(skid, resolver) or await resolver.resolve_method(skid)
+            method = method_now(skid, resolver) or await resolver.resolve_method(skid)
         except ResolutionError as err:
             raise ResolutionError(f"cannot resolve the sender key: {err}") from err
         sender_key = method.public_key
@@ -535,7 +373,7 @@ async def _verify_layer(
     sig = parsed.signatures[0]
     if not sig.kid:
         raise MalformedEnvelope("the signature has no 'kid'")
-    method = _method_now(sig.kid, resolver) or await resolver.resolve_method(sig.kid)
+    method = method_now(sig.kid, resolver) or await resolver.resolve_method(sig.kid)
     if not jws.verify_signature(sig, method.public_key):
         raise SignatureError("the message signature does not verify")
     state.non_repudiation = True
@@ -583,7 +421,7 @@ async def _unpack_v1(
     parsed = v1.parse(obj, decoded_header=header)
     for entry in parsed.recipients:
         verkey = entry.kid
-        secret = _secret_now(verkey, keys)
+        secret = secret_now(verkey, keys)
         if secret is NOT_CACHED:
             secret = await keys.secret_for(verkey)
         if secret is not None:

@@ -25,14 +25,11 @@ Everything here is pure: no I/O, no clock; randomness only for keys and nonces i
 
 from __future__ import annotations
 
-import binascii
 import os
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
-from functools import lru_cache
 from typing import Any, NamedTuple
 
-import base58
 import nacl.bindings as sodium
 import nacl.exceptions
 
@@ -43,12 +40,17 @@ from ..errors import (
     KeyFormatError,
     MalformedEnvelope,
     NoRecipientKey,
-    TooLargeError,
     UnsupportedAlgorithm,
     UnsupportedKeyType,
 )
 from ..jose.ecdh import AgreementCache
 from ..keys import KeyType, PrivateKey, PublicKey
+from .v1_codec import EnvelopeTooLarge
+from .v1_codec import b58encode as _b58encode
+from .v1_codec import b64_any as _b64
+from .v1_codec import b64e as _b64e
+from .v1_codec import verkey_raw as _verkey_raw
+from .v1_codec import x25519_public as _x25519_public
 
 __all__ = [
     "ENC",
@@ -100,10 +102,6 @@ class V1Alg(StrEnum):
     ANONCRYPT = "Anoncrypt"
 
 
-class EnvelopeTooLarge(MalformedEnvelope, TooLargeError):
-    """The envelope, or one of its fields, is over a size limit; nothing was decoded."""
-
-
 class V1Recipient(NamedTuple):
     """One entry of the protected ``recipients``; ``sender``/``iv`` are set for authcrypt."""
 
@@ -143,86 +141,6 @@ class UnpackedV1(NamedTuple):
     plaintext: bytes
     recipient_verkey: str
     sender_verkey: str | None
-
-
-# -- base64 in either alphabet ----------------------------------------------------------------
-
-_URL_TO_STD = bytes.maketrans(b"-_", b"+/")
-_B64_VALUE = {
-    c: i for i, c in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
-} | {"-": 62, "_": 63}
-
-
-def _b64(value: Any, what: str, *, max_chars: int) -> bytes:
-    """Decode base64 as v1 agents write it: URL or standard alphabet, padded or not.
-
-    RFC 0019 says readers MUST take padded and unpadded base64url; agents built on Node's
-    ``Buffer`` also read (and some older ones wrote) the standard alphabet. Mixing alphabets in
-    one value, wrong padding, or unused low bits in the last character are refused, so that a
-    value has one spelling per alphabet and mutations cannot slip through as the same bytes.
-    """
-    if not isinstance(value, str):
-        raise MalformedEnvelope(f"{what} must be a base64 string")
-    if len(value) > max_chars:
-        raise EnvelopeTooLarge(f"{what} is over the limit of {max_chars} characters")
-    body = value.rstrip("=")
-    pad = len(value) - len(body)
-    rem = len(body) % 4
-    if rem == 1 or (pad and pad != -rem % 4) or not body.isascii():
-        raise MalformedEnvelope(f"{what} is not valid base64")
-    if ("-" in body or "_" in body) and ("+" in body or "/" in body):
-        raise MalformedEnvelope(f"{what} mixes the base64 and base64url alphabets")
-    try:
-        # The alphabet check is binascii's strict mode, in C: a regex over a 1 KiB ciphertext
-        # costs more than decrypting it.
-        data = body.encode("ascii").translate(_URL_TO_STD) + b"=" * (-rem % 4)
-        decoded = binascii.a2b_base64(data, strict_mode=True)
-    except (binascii.Error, ValueError) as err:
-        raise MalformedEnvelope(f"{what} is not valid base64") from err
-    if rem and _B64_VALUE[body[-1]] & (0x0F if rem == 2 else 0x03):
-        raise MalformedEnvelope(f"{what} is not canonical base64")
-    return decoded
-
-
-_STD_TO_URL = bytes.maketrans(b"+/", b"-_")
-
-
-def _b64e(data: bytes) -> str:
-    # Unpadded base64url, as ACA-Py, Credo and didcomm-messaging write; every reader takes it.
-    return binascii.b2a_base64(data, newline=False).translate(_STD_TO_URL).rstrip(b"=").decode()
-
-
-# -- key conversions, cached because they dominate the cost -----------------------------------
-# Only public values are cached: converting an Ed25519 public key to X25519 costs ~90 µs in
-# libsodium (a square root and a subgroup check) and base58 in pure Python ~20-50 µs, more than
-# the symmetric encryption of a whole 1 KiB message. An agent talks to the same few keys.
-
-
-@lru_cache(maxsize=4096)
-def _x25519_public(ed25519_raw: bytes) -> bytes:
-    try:
-        return sodium.crypto_sign_ed25519_pk_to_curve25519(ed25519_raw)
-    except (nacl.exceptions.CryptoError, nacl.exceptions.ValueError, RuntimeError) as err:
-        raise KeyFormatError("the Ed25519 key is not a valid curve point") from err
-
-
-@lru_cache(maxsize=4096)
-def _b58encode(raw: bytes) -> str:
-    return base58.b58encode(raw).decode("ascii")
-
-
-@lru_cache(maxsize=4096)
-def _verkey_raw(verkey: str) -> bytes | None:
-    """The 32 bytes of a canonical base58 verkey, or None."""
-    if not 32 <= len(verkey) <= 44:
-        return None
-    try:
-        raw = base58.b58decode(verkey)
-    except ValueError:
-        return None
-    if len(raw) != 32 or _b58encode(raw) != verkey:
-        return None
-    return raw
 
 
 # -- pack ---------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import binascii
 import json
-from typing import Any
+from typing import Any, NoReturn
 
 from ..errors import MalformedEnvelope
 
@@ -21,6 +21,11 @@ _URL_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789
 _URL_TO_STD = bytes.maketrans(b"-_+/=", b"+/!!!")
 _STD_TO_URL = bytes.maketrans(b"+/", b"-_")
 _INDEX = {c: i for i, c in enumerate(_URL_ALPHABET.decode("ascii"))}
+# The last characters whose unused low bits are zero, by length % 4 (2 and 3 are partial).
+_CANONICAL_LAST = {
+    rem: frozenset(c for c, i in _INDEX.items() if not i & mask)
+    for rem, mask in ((2, 0x0F), (3, 0x03))
+}
 _PAD = (b"", b"", b"==", b"=")
 a2b_base64 = binascii.a2b_base64
 
@@ -48,20 +53,26 @@ def b64d(text: Any, what: str) -> bytes:
     rem = len(text) & 3
     try:
         # One pass maps '-' and '_' into the standard alphabet and '+', '/' and '=' out of
-        # it, so binascii's strict mode, in C, refuses every character base64url lacks.
+        # it, so binascii's strict mode, in C, refuses every character base64url lacks (and
+        # a length of 4n+1).
         decoded = a2b_base64(
             text.encode("ascii").translate(_URL_TO_STD) + _PAD[rem], strict_mode=True
         )
     except (UnicodeEncodeError, binascii.Error):
-        decoded = None
-    if decoded is None or rem == 1:
-        # Only for the message: which rule the text broke.
-        if rem == 1 or "+" in text or "/" in text or "=" in text or not text.isascii():
-            raise MalformedEnvelope(f"{what} is not valid unpadded base64url")
-        raise MalformedEnvelope(f"{what} is not valid base64url")
-    if rem and _INDEX[text[-1]] & (0x0F if rem == 2 else 0x03):
+        _b64_error(text, what)
+    if rem and text[-1] not in _CANONICAL_LAST[rem]:
         raise MalformedEnvelope(f"{what} is not canonical base64url")
     return decoded
+
+
+def _b64_error(text: str, what: str) -> NoReturn:
+    # Only for the message: the first rule the text broke, in the order they are stated.
+    rem = len(text) & 3
+    if rem == 1 or "+" in text or "/" in text or "=" in text or not text.isascii():
+        raise MalformedEnvelope(f"{what} is not valid unpadded base64url")
+    if rem and _INDEX.get(text[-1], 0) & (0x0F if rem == 2 else 0x03):
+        raise MalformedEnvelope(f"{what} is not canonical base64url")
+    raise MalformedEnvelope(f"{what} is not valid base64url")
 
 
 def dumps_header(header: dict[str, Any]) -> bytes:
