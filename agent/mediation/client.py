@@ -209,10 +209,11 @@ class MediationClient:
         if count and self.record.pickup == "poll":
             self._wake.set()  # more is waiting: ask again now rather than after the interval
 
-    async def store_delivered(self, packed: bytes) -> None:
-        """Store a delivered message in our inbox (deduplicated) — before we acknowledge."""
+    async def store_delivered(self, packed: bytes, *, inline: bool = False) -> None:
+        """Store a delivered message in our inbox (deduplicated) — before we acknowledge.
+        ``inline`` also handles it at once, in the same transaction, when its lane is idle."""
         try:
-            await self.agent.receive(packed, inline=False)
+            await self.agent.receive(packed, inline=inline)
         except MoiError as err:
             # Undecryptable or malformed: acknowledging it is right (it will never improve),
             # and it is logged so that nothing disappears silently.
@@ -268,16 +269,20 @@ class MediationClient:
             session = ClientSession(ws)
             self.agent.sessions.add(peer, session)
             helpers: list[asyncio.Task[None]] = []
+            deliveries: asyncio.Queue[tuple[str, list[tuple[str, bytes]]]] = asyncio.Queue(8)
             try:
                 self.live = True
                 # The outbox may hold requests that waited for this socket.
                 self.agent.outbox.notify(record.connection_id)
                 helpers.append(asyncio.create_task(self._learn_pickup(record)))
+                helpers.append(
+                    asyncio.create_task(self._take_deliveries(deliveries, session, connection))
+                )
                 async for frame in ws:
                     if frame.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
                         data = frame.data.encode() if isinstance(frame.data, str) else frame.data
                         try:
-                            await self._on_frame(data, session, connection, peer)
+                            await self._on_frame(data, session, connection, peer, deliveries)
                         except MoiError as err:
                             log.info("refused a message from the mediator: %s", err)
                         if self.implicit:
@@ -293,13 +298,18 @@ class MediationClient:
         raise TransportError("the mediator's WebSocket closed")
 
     async def _on_frame(
-        self, data: bytes, session: ClientSession, connection: ConnectionRecord, peer: str
+        self,
+        data: bytes,
+        session: ClientSession,
+        connection: ConnectionRecord,
+        peer: str,
+        deliveries: asyncio.Queue[tuple[str, list[tuple[str, bytes]]]],
     ) -> None:
-        """A message on our live socket. A delivery from the mediator is taken here: its
-        messages go to our inbox one by one and the acknowledgement goes straight back on
-        the socket. The delivery itself is not kept — if we die before acknowledging, the
-        mediator sends it again — which spares each delivery an inbox record, a dispatch
-        and an outbox record. Anything else goes the usual way."""
+        """A message on our live socket. A delivery from the mediator goes to
+        :meth:`_take_deliveries`; anything else is stored for the dispatcher. Nothing here
+        runs a handler: one may wait for a later message of this very socket (answering a
+        connection request registers a new DID with the mediator, whose answer comes here),
+        and the reader must be free to read it."""
         family = Family(connection.family)
         if self.implicit:  # raw forwarded messages: nothing to look into
             await self.agent.receive(data, session, inline=False)
@@ -316,17 +326,37 @@ class MediationClient:
         except RemoteProtocolError as err:
             log.warning("a malformed delivery from the mediator was dropped: %s", err)
             return
-        received = []
-        for item_id, packed in attached:
-            await self.store_delivered(packed)
-            received.append(item_id)
-        ack = Message(
-            type=type_of(family, "messages-received"),
-            body={"message_id_list": received},
-            id=str(uuid.uuid4()),
-            thid=delivery.id,
-        )
-        await session.send(await self.agent.sender.pack_for(ack, connection, return_route=True))
+        await deliveries.put((delivery.id, attached))
+
+    async def _take_deliveries(
+        self,
+        deliveries: asyncio.Queue[tuple[str, list[tuple[str, bytes]]]],
+        session: ClientSession,
+        connection: ConnectionRecord,
+    ) -> None:
+        """Live deliveries, in order: each message is stored — and handled at once when it
+        can be, in the same transaction — then the acknowledgement goes straight back on
+        the socket. The delivery itself is not kept (unacknowledged, the mediator sends it
+        again), which spares each one an inbox record, a dispatch and an outbox record."""
+        family = Family(connection.family)
+        while True:
+            delivery_id, attached = await deliveries.get()
+            try:
+                received = []
+                for item_id, packed in attached:
+                    await self.store_delivered(packed, inline=True)
+                    received.append(item_id)
+                ack = Message(
+                    type=type_of(family, "messages-received"),
+                    body={"message_id_list": received},
+                    id=str(uuid.uuid4()),
+                    thid=delivery_id,
+                )
+                data = await self.agent.sender.pack_for(ack, connection, return_route=True)
+                await session.send(data)
+            except (MoiError, ConnectionError, RuntimeError, OSError) as err:
+                # Unacknowledged, the delivery comes again (after a reconnect at the latest).
+                log.info("could not take a delivery from the mediator: %s", err)
 
     async def _learn_pickup(self, record: records.MediationRecord) -> None:
         """Ask for live delivery; a mediator that answers with a problem report instead of a
