@@ -40,6 +40,8 @@ log = logging.getLogger("moi.mediator")
 ROUTING_RECORD = "mediator-routing"
 IN_FLIGHT_SECONDS = 30.0
 SWEEP_SECONDS = 0.5
+WAKE_ALL_SECONDS = 30.0
+CLOCK_MARGIN = 2.0  # seconds by which mediator processes' clocks (queue positions) may differ
 #: Live delivery: at most this many deliveries unacknowledged per recipient. Messages that
 #: arrive meanwhile wait and go together in the next one, so a busy recipient gets a few
 #: large deliveries instead of one per message (each costs an envelope and an ack).
@@ -94,6 +96,9 @@ class Mediator:
         self._granted: set[str] = set()
         self._connected: dict[str, str] = {}  # peer key -> connection id, sessions seen here
         self.lanes = Lanes(self._lane, name="mediator")
+        #: other processes may queue for our recipients (a PostgreSQL store is shared)
+        url = getattr(getattr(agent, "config", None), "wallet_url", None) or ""
+        self.shared = url.startswith(("postgres://", "postgresql://"))
         self._sweeper: asyncio.Task[None] | None = None
 
     # -- policy and identity ----------------------------------------------------------------
@@ -224,7 +229,7 @@ class Mediator:
             await self.acknowledge(connection_id, ids)
         except MoiError:
             return False  # the handler will say why, in a problem report
-        return not self.status_after_ack(connection_id, await self.count(connection_id))
+        return not await self.status_after_ack(connection_id)
 
     def is_live(self, connection_id: str) -> bool:
         return connection_id in self._live
@@ -241,14 +246,16 @@ class Mediator:
         """A status with ``count`` went to this recipient."""
         self._reported[connection_id] = count
 
-    def status_after_ack(self, connection_id: str, count: int) -> bool:
+    async def status_after_ack(self, connection_id: str) -> bool:
         """Whether an acknowledgement deserves a status (RFC 0685: SHOULD). Polling
         recipients need it to know whether to ask again; a live one is sent what comes
         anyway, so it hears only that the queue it last heard of is now empty — not one
-        status per delivery."""
+        status per delivery (nor a count of the queue per acknowledgement)."""
         if connection_id not in self._live:
             return True
-        return count == 0 and self._reported.get(connection_id, 0) != 0
+        if self._reported.get(connection_id, 0) == 0:
+            return False
+        return not await queue.pending(self.store, connection_id, limit=1)
 
     # -- delivery ---------------------------------------------------------------------------
 
@@ -263,17 +270,38 @@ class Mediator:
         await self.lanes.close()
 
     async def _sweep(self) -> None:
-        """Wake the lanes of recipients connected here: another mediator process sharing the
-        store may have queued for them; expire what is too old."""
-        last_purge = 0.0
+        """Wake the lanes of recipients connected here when something was queued for them
+        by another mediator process sharing the store (this process wakes its own lanes as
+        it queues); expire what is too old.
+
+        One query a round, for what was queued lately by anyone, whatever the number of
+        recipients connected: waking every connected lane twice a second cost a store
+        query per recipient per round (2,000 a second with 1,000 recipients, idle). Every
+        30 s all connected lanes are woken anyway, in case a clock between processes is off
+        by more than the margin."""
+        last_purge = last_all = time.time()
+        since = time.time()
         while True:
             await asyncio.sleep(SWEEP_SECONDS)
             try:
-                for connection_id in list(self._live) + self._session_connections():
-                    self.lanes.notify(connection_id)
-                if time.time() - last_purge > 60:
-                    last_purge = time.time()
-                    await queue.purge_expired(self.store, self.limits, last_purge)
+                now = time.time()
+                connected = set(self._live) | set(self._session_connections())
+                if connected and now - last_all > WAKE_ALL_SECONDS:
+                    last_all = now
+                    for connection_id in connected:
+                        self.lanes.notify(connection_id)
+                elif connected and self.shared:
+                    cutoff = f"{int((since - CLOCK_MARGIN) * 1e9):020d}"
+                    recent = await self.store.find(
+                        queue.CATEGORY, {"~seq": {"$gt": cutoff}}, limit=1000
+                    )
+                    for connection_id in {r.tags.get("connection_id") for r in recent}:
+                        if connection_id in connected:
+                            self.lanes.notify(connection_id)
+                since = now
+                if now - last_purge > 60:
+                    last_purge = now
+                    await queue.purge_expired(self.store, self.limits, now)
             except Exception:  # the sweeper must survive a store hiccup
                 log.exception("mediator sweep failed")
 
@@ -294,6 +322,10 @@ class Mediator:
             session = None
         if session is not None:
             self._connected[peer] = connection_id
+        elif connection_id in self._live:
+            # RFC 0685: a broken connection ends live mode; the next one asks again.
+            self._live.discard(connection_id)
+            self._flights.pop(connection_id, None)
         if session is not None and connection_id in self._live:
             return await self._push_deliveries(connection, session)
         if session is not None:

@@ -153,7 +153,7 @@ def handlers(family: Family) -> dict[str, Handler]:
         ):
             raise RemoteProtocolError("'message_id_list' must be a list of ids", "e.p.msg.invalid")
         await mediator.acknowledge(connection_id, ids)
-        if mediator.status_after_ack(connection_id, await mediator.count(connection_id)):
+        if await mediator.status_after_ack(connection_id):
             await _status(ctx, mediator, connection_id, None)
 
     async def live_delivery_change(ctx: HandlerContext) -> None:
