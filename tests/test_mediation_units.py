@@ -299,16 +299,23 @@ def test_the_window_counts_deliveries_and_resends_after_silence() -> None:
     assert flight.cursor is None and flight.items == {}
 
 
-async def test_a_live_recipient_hears_a_status_only_when_its_queue_empties() -> None:
+async def test_a_live_recipient_hears_a_status_only_when_its_queue_empties(store: Any) -> None:
     class Agent:
-        store = None
+        pass
 
-    mediator = Mediator(Agent(), auto_grant=True)
+    agent = Agent()
+    agent.store = store  # type: ignore[attr-defined]
+    mediator = Mediator(agent, auto_grant=True)
     await mediator.close()  # no delivery lanes: only the bookkeeping is under test
-    assert mediator.status_after_ack("c", 5)  # a polling recipient: always
+    assert await mediator.status_after_ack("c")  # a polling recipient: always
     mediator.set_live("c", True)
+    assert not await mediator.status_after_ack("c")  # it heard of nothing queued
     mediator.reported("c", 3)
-    assert not mediator.status_after_ack("c", 2)
-    assert mediator.status_after_ack("c", 0)
+    held = await queue.enqueue(
+        store, connection_id="c", recipient="r", message={}, limits=queue.Limits()
+    )
+    assert not await mediator.status_after_ack("c")  # more is coming live anyway
+    await queue.remove(store, "c", [held.id])
+    assert await mediator.status_after_ack("c")  # the queue it heard of is empty now
     mediator.reported("c", 0)
-    assert not mediator.status_after_ack("c", 0)  # it knows already
+    assert not await mediator.status_after_ack("c")
