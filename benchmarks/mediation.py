@@ -249,18 +249,18 @@ async def measure_drain(
         await filler.stop()
         await wallet.close()
 
-    arrived = 0
+    arrivals: list[float] = []
     done = asyncio.Event()
 
     def on_message(content: str, at: float) -> None:
-        nonlocal arrived
         if content.startswith("queued #"):
-            arrived += 1
-            if arrived >= count:
+            arrivals.append(at)
+            if len(arrivals) >= count:
                 done.set()
 
     started = time.perf_counter()
     person.start()
+    up = time.perf_counter()
     driver = person.driver()
     driver.on_message = on_message
     await driver.open(http)
@@ -268,12 +268,15 @@ async def measure_drain(
         await asyncio.wait_for(done.wait(), timeout=max(120.0, count / 20))
     finally:
         await driver.close()
-    elapsed = time.perf_counter() - started
+    last = arrivals[-1]
     return {
         "messages": count,
         "fill_msgs_per_s": round(count / fill_s, 1),
-        "drain_s": round(elapsed, 2),
-        "drain_msgs_per_s": round(count / elapsed, 1),
+        "process_start_s": round(up - started, 2),
+        "admin_up_to_last_s": round(last - up, 2),
+        # from the agent's admin API answering (its socket opens then) to the last arrival
+        "drain_msgs_per_s": round(count / (last - up), 1),
+        "first_to_last_msgs_per_s": round((count - 1) / max(last - arrivals[0], 1e-9), 1),
     }
 
 
