@@ -44,8 +44,10 @@ WAKE_ALL_SECONDS = 30.0
 CLOCK_MARGIN = 2.0  # seconds by which mediator processes' clocks (queue positions) may differ
 #: Live delivery: at most this many deliveries unacknowledged per recipient. Messages that
 #: arrive meanwhile wait and go together in the next one, so a busy recipient gets a few
-#: large deliveries instead of one per message (each costs an envelope and an ack).
-WINDOW = 2
+#: large deliveries instead of one per message (each costs an envelope and an ack). One
+#: out at a time batched 1.65 messages per delivery under 20 in flight (two: 1.05), for
+#: 5.1 ms of mediator CPU per message instead of 6.9 (benchmarks/mediation).
+WINDOW = 1
 BATCH = 50
 BATCH_BYTES = 256 * 1024
 MAX_ACK_IDS = 1000
