@@ -104,6 +104,8 @@ def test_offline_person_gets_500_messages_once_and_in_order(tmp_path: Path) -> N
         setup.person.start()
         _assert_all_once_in_order(setup, texts)
         wait_until(lambda: setup.queued() == 0, what="the mediator to forget what it delivered")
+        # The person's view: the mediator said how many waited, then that none is left.
+        wait_until(lambda: setup.status()["pending"] == 0, what="pending back to 0")
 
 
 def test_mediator_killed_while_holding_messages_loses_none(tmp_path: Path) -> None:
