@@ -29,7 +29,7 @@ from tests.test_mediation_support import (
 )
 from wallet import Wallet
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 
 async def _create_store(url: str, key: bytes) -> None:
