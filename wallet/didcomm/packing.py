@@ -258,7 +258,7 @@ async def unpack(
             return _finish(obj, state)
         if depth == _MAX_LAYERS:
             break
-        if type(kind) is dict:  # an RFC 0019 envelope: its decoded protected header
+        if type(kind) is v1.DecodedHeader:  # an RFC 0019 envelope, its header decoded
             if depth:
                 raise MalformedEnvelope("a DIDComm v1 envelope cannot be nested in a v2 one")
             return await _unpack_v1(obj, kind, keys, max_bytes)
@@ -284,8 +284,8 @@ class _UnpackState:
     signed_message: Mapping[str, Any] | None = None
 
 
-def _kind(obj: Mapping[str, Any]) -> str | dict[str, Any]:
-    """ "plaintext", "jws" or "jwe" -- or, for an RFC 0019 envelope, its decoded header."""
+def _kind(obj: Mapping[str, Any]) -> str | v1.DecodedHeader:
+    """The kind of message: "plaintext", "jws", "jwe", or an RFC 0019 envelope's header."""
     if "ciphertext" in obj:
         if "protected" not in obj:
             raise MalformedEnvelope("an encrypted message needs a 'protected' header")
@@ -416,9 +416,9 @@ def _finish(obj: dict[str, Any], state: _UnpackState) -> Unpacked:
 
 
 async def _unpack_v1(
-    obj: Mapping[str, Any], header: Mapping[str, Any], keys: KeyLookup, max_bytes: int
+    obj: Mapping[str, Any], header: v1.DecodedHeader, keys: KeyLookup, max_bytes: int
 ) -> Unpacked:
-    parsed = v1.parse(obj, decoded_header=header)
+    parsed = v1.parse(obj, decoded=header)
     for entry in parsed.recipients:
         verkey = entry.kid
         secret = secret_now(verkey, keys)

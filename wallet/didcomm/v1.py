@@ -56,6 +56,7 @@ __all__ = [
     "ENC",
     "MAX_RECIPIENTS",
     "TYP",
+    "DecodedHeader",
     "EnvelopeTooLarge",
     "ParsedV1",
     "UnpackedV1",
@@ -277,17 +278,26 @@ def looks_like_v1(obj: Mapping[str, Any]) -> bool:
     return protected_header(obj) is not None
 
 
-def protected_header(obj: Mapping[str, Any]) -> dict[str, Any] | None:
+class DecodedHeader(NamedTuple):
+    """A v1 protected header as :func:`protected_header` decoded it, with the string it came
+    from (so that :func:`parse` uses it only for that very envelope)."""
+
+    protected: str
+    header: dict[str, Any]
+
+
+def protected_header(obj: Mapping[str, Any]) -> DecodedHeader | None:
     """The decoded protected header of ``obj`` if :func:`looks_like_v1`, else None; hand it to
-    :func:`parse` (``decoded_header``) so that it is not decoded twice. Never raises."""
+    :func:`parse` (``decoded``) so that it is not decoded twice. Never raises."""
     if not isinstance(obj, Mapping):
         return None
+    protected = obj.get("protected")
     try:
-        header = _decode_protected(obj.get("protected"))
+        header = _decode_protected(protected)
     except MalformedEnvelope:
         return None
     if header.get("alg") in _ALG_NAMES or header.get("enc") == ENC or header.get("typ") == TYP:
-        return header
+        return DecodedHeader(protected, header)
     return None
 
 
@@ -295,18 +305,19 @@ def parse(
     envelope: bytes | str | Mapping[str, Any],
     *,
     max_bytes: int = DEFAULT_MAX_BYTES,
-    decoded_header: Mapping[str, Any] | None = None,
+    decoded: DecodedHeader | None = None,
 ) -> ParsedV1:
     """Check an envelope's structure and decode its fields; no key is needed yet.
 
-    ``decoded_header`` is :func:`protected_header` of this very envelope, when the caller
-    has it already. Raises :class:`MalformedEnvelope` (with :class:`EnvelopeTooLarge` over
+    ``decoded`` is what :func:`protected_header` returned for this envelope, when the caller
+    has it already (it is used only if it was decoded from this envelope's own ``protected``
+    string). Raises :class:`MalformedEnvelope` (with :class:`EnvelopeTooLarge` over
     ``max_bytes``) or :class:`UnsupportedAlgorithm`.
     """
     if isinstance(envelope, Mapping):
         obj: Mapping[str, Any] = envelope
     elif isinstance(envelope, (bytes, bytearray, memoryview, str)):
-        decoded_header = None  # only for an envelope already parsed into an object
+        decoded = None  # only for an envelope already parsed into an object
         size = len(envelope)
         if size > max_bytes:
             raise EnvelopeTooLarge(f"the envelope is over the limit of {max_bytes} bytes")
@@ -321,7 +332,10 @@ def parse(
     if missing:
         raise MalformedEnvelope(f"the v1 envelope has no {', '.join(missing)}")
     protected = obj["protected"]
-    header = _decode_protected(protected) if decoded_header is None else decoded_header
+    if decoded is not None and decoded.protected is protected:
+        header = decoded.header
+    else:
+        header = _decode_protected(protected)
 
     alg = header.get("alg")
     if not isinstance(alg, str):
