@@ -21,7 +21,6 @@ from wallet.errors import InputError
 
 from . import formats, machine, policy, records
 from .formats import OfferFormat, OfferInput
-from .handlers import event
 from .records import CredentialExchangeRecord, HolderState, IssuerState, Role
 
 __all__ = [
@@ -51,7 +50,7 @@ def effects(record: CredentialExchangeRecord, topic: str, *sends: Send) -> list[
     return [
         Save(records.CATEGORY, record.id, record.to_json(), record.tags()),
         *sends,
-        Emit(topic, event(record)),
+        Emit(topic, record.event()),
     ]
 
 

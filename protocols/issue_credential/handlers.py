@@ -27,22 +27,9 @@ from .messages import (
 from .records import CredentialExchangeRecord, Role
 
 
-def event(record: CredentialExchangeRecord) -> dict[str, object]:
-    return {
-        "exchange_id": record.id,
-        "connection_id": record.connection_id,
-        "thread_id": record.thread_id,
-        "role": record.role.value,
-        "state": record.state,
-        "format": record.format,
-        "credential_id": record.credential_id,
-        "error": record.error,
-    }
-
-
 def save(ctx: HandlerContext, record: CredentialExchangeRecord, topic: str) -> None:
     ctx.save(records.CATEGORY, record.id, record.to_json(), record.tags())
-    ctx.emit(topic, event(record))
+    ctx.emit(topic, record.event())
 
 
 def _connection(ctx: HandlerContext) -> tuple[str, str | None]:

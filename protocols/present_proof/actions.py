@@ -19,7 +19,7 @@ from protocols.issue_credential.actions import follow, thread_lock
 from wallet.errors import InputError
 
 from . import definitions, machine, records
-from .handlers import audience_for, event, verifier_of
+from .handlers import audience_for, verifier_of
 from .records import PresentationExchangeRecord, ProverState, Role, VerifierState
 
 #: ``domain`` left out of a request: the verifier's own DID in the relationship is used.
@@ -30,7 +30,7 @@ def effects(record: PresentationExchangeRecord, topic: str, *sends: Send) -> lis
     return [
         Save(records.CATEGORY, record.id, record.to_json(), record.tags()),
         *sends,
-        Emit(topic, event(record)),
+        Emit(topic, record.event()),
     ]
 
 

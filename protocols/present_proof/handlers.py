@@ -27,21 +27,9 @@ from .messages import Presentation, ProblemReport, ProposePresentation, RequestP
 from .records import PresentationExchangeRecord, Role
 
 
-def event(record: PresentationExchangeRecord) -> dict[str, Any]:
-    return {
-        "exchange_id": record.id,
-        "connection_id": record.connection_id,
-        "thread_id": record.thread_id,
-        "role": record.role.value,
-        "state": record.state,
-        "verified": record.verified,
-        "error": record.error,
-    }
-
-
 def save(ctx: HandlerContext, record: PresentationExchangeRecord, topic: str) -> None:
     ctx.save(records.CATEGORY, record.id, record.to_json(), record.tags())
-    ctx.emit(topic, event(record))
+    ctx.emit(topic, record.event())
 
 
 def audience_for(connection: ConnectionView | Any) -> str:
