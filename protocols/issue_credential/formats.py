@@ -42,12 +42,11 @@ from enum import StrEnum
 from typing import Any
 
 from agent.errors import RemoteProtocolError
+from protocols.exchange.attachments import Attached
 from wallet.credentials.contexts import CREDENTIALS_V2, ED25519_2020_V1
 from wallet.credentials.errors import CredentialError
 from wallet.credentials.model import format_datetime, is_url, parse_credential
 from wallet.errors import InputError, MoiError
-
-from .attachments import Attached
 
 # The SD-JWT and issuer modules are imported where used: loading them costs every agent
 # start about a second, and most starts never issue or receive a credential.

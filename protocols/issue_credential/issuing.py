@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from protocols.exchange.attachments import Attached
 from wallet.credentials.data_integrity import add_proof
 from wallet.credentials.did_keys import ASSERTION, own_signing_key, require_own_did
 from wallet.credentials.formats import CredentialFormat, user_claims
@@ -21,7 +22,6 @@ from wallet.credentials.model import parse_datetime
 from wallet.encoding import dumps_compact
 from wallet.errors import DuplicateRecord, InputError, RecordNotFound
 
-from .attachments import Attached
 from .formats import (
     CREDENTIAL_FOR,
     ED25519_SIGNATURE_2020,

@@ -14,10 +14,10 @@ import json
 
 from agent.errors import LocalProtocolError, RemoteProtocolError
 from agent.plugin import Family
+from protocols.exchange.attachments import Attached, pick
 from wallet.didcomm.message import Message
 
 from . import formats
-from .attachments import Attached, pick
 from .formats import DETAIL_FORMATS, Detail
 from .messages import (
     Ack,

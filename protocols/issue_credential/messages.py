@@ -16,10 +16,9 @@ from typing import Any, ClassVar, Self
 
 from agent.errors import RemoteProtocolError
 from agent.plugin import AgentMessage, Family, optional_str
+from protocols.exchange import attachments as att
+from protocols.exchange.attachments import Attached
 from wallet.didcomm.message import Message
-
-from . import attachments as att
-from .attachments import Attached
 
 PIURI = {
     Family.V1: "https://didcomm.org/issue-credential/2.0",

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from agent.errors import RemoteProtocolError
-from protocols.issue_credential.attachments import Attached
+from protocols.exchange.attachments import Attached
 from wallet.encoding import loads_strict
 from wallet.errors import InputError, MoiError
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from agent.errors import LocalProtocolError, RemoteProtocolError
 from agent.plugin import Family
-from protocols.issue_credential.attachments import Attached, pick
+from protocols.exchange.attachments import Attached, pick
 from protocols.issue_credential.messages import ProblemReport
 from wallet.didcomm.message import Message
 

@@ -14,8 +14,8 @@ from typing import Any, ClassVar, Self
 
 from agent.errors import RemoteProtocolError
 from agent.plugin import AgentMessage, Family, optional_str
-from protocols.issue_credential import attachments as att
-from protocols.issue_credential.attachments import Attached
+from protocols.exchange import attachments as att
+from protocols.exchange.attachments import Attached
 from protocols.issue_credential.messages import Ack, ProblemReport
 from wallet.didcomm.message import Message
 

@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from agent.errors import LocalProtocolError
-from protocols.issue_credential.attachments import Attached
+from protocols.exchange.attachments import Attached
 from wallet.credentials.contexts import (
     CREDENTIALS_V1,
     CREDENTIALS_V2,

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from protocols.issue_credential.attachments import Attached
+from protocols.exchange.attachments import Attached
 from wallet.credentials.errors import MalformedCredential, PresentationError
 from wallet.credentials.pex_verify import check_submission
 from wallet.credentials.sd_jwt_core import Disclosure, decode_jwt, process_payload, split_sd_jwt
