@@ -133,6 +133,14 @@ def _string(value: Any, where: str, limit: int) -> str:
     return value
 
 
+def _attached(
+    item: Mapping[str, Any], where: str, fmt: str, attach_id: str, media: Any
+) -> Attached:
+    # A media type is informational (the format says what the data is): a bad one is dropped.
+    kind = media if isinstance(media, str) and len(media) <= 200 else JSON
+    return Attached(fmt, _data_in(item.get("data"), where), attach_id, kind)
+
+
 def from_v1(
     body: Mapping[str, Any], decorator: str, *, required: bool = True
 ) -> tuple[Attached, ...]:
@@ -162,15 +170,7 @@ def from_v1(
         fmt = by_id.get(attach_id)
         if fmt is None:
             raise _bad(f"{where} is not listed in 'formats'")
-        media = item.get("mime-type")
-        out.append(
-            Attached(
-                fmt,
-                _data_in(item.get("data"), where),
-                attach_id,
-                media if isinstance(media, str) and len(media) <= 200 else JSON,
-            )
-        )
+        out.append(_attached(item, where, fmt, attach_id, item.get("mime-type")))
     return tuple(out)
 
 
@@ -188,15 +188,7 @@ def from_v2(attachments: Sequence[Any], *, required: bool = True) -> tuple[Attac
         attach_id = item.get("id")
         attach_id = attach_id if isinstance(attach_id, str) and len(attach_id) <= _MAX_ID else ""
         fmt = _string(item.get("format"), f"{where}.format", _MAX_FORMAT)
-        media = item.get("media_type")
-        out.append(
-            Attached(
-                fmt,
-                _data_in(item.get("data"), where),
-                attach_id,
-                media if isinstance(media, str) and len(media) <= 200 else JSON,
-            )
-        )
+        out.append(_attached(item, where, fmt, attach_id, item.get("media_type")))
     return tuple(out)
 
 
