@@ -1,30 +1,26 @@
 """Issue Credential 2.0 (Aries RFC 0453, DIDComm v1) and 3.0 (DIDComm v2): the messages.
 
-One class per message, named as the RFC names it; each reads and writes both families
-(:meth:`from_message` / :meth:`to_message`). The v1 form keeps ``formats`` and the
-``<name>~attach`` decorator in the body; the v2 form puts the format on each attachment.
+One class per message, named as the RFC names it, on the shared codec of
+:mod:`protocols.exchange.messages` (both families, attachments base64 in v1).
 ``credential_preview`` is informational (the attachments are what counts); ``ack`` and
 ``problem-report`` are adopted into the protocol, as the RFC asks.
 """
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar
 
 from agent.errors import RemoteProtocolError
-from agent.plugin import AgentMessage, Family, optional_str
-from protocols.exchange import attachments as att
-from protocols.exchange.attachments import Attached
-from wallet.didcomm.message import Message
+from agent.plugin import AgentMessage, Family
+from protocols.exchange import messages as exchange
 
 PIURI = {
     Family.V1: "https://didcomm.org/issue-credential/2.0",
     Family.V2: "https://didcomm.org/issue-credential/3.0",
 }
-MAX_COMMENT = 4096
+MAX_COMMENT = exchange.MAX_COMMENT
 MAX_PREVIEW = 256
 
 
@@ -84,71 +80,19 @@ def _preview_out(preview: tuple[PreviewAttribute, ...], family: Family) -> dict[
 
 
 @dataclass(frozen=True, slots=True)
-class _Attaching(AgentMessage):
-    """The four messages that carry format-tagged attachments."""
+class _Attaching(exchange.Attaching):
+    """The four messages that carry format-tagged attachments, with a preview."""
 
-    NAME: ClassVar[str]
-    DECORATOR: ClassVar[str]
-    REQUIRED: ClassVar[bool] = True
-    TYPE: ClassVar[str]
+    PIURI: ClassVar[Mapping[Family, str]] = PIURI
 
-    attachments: tuple[Attached, ...] = ()
-    comment: str | None = None
-    goal_code: str | None = None
     preview: tuple[PreviewAttribute, ...] = field(default=())
 
     @classmethod
-    def from_body(cls, body: Mapping[str, Any]) -> Self:
-        """The v1 form (attachments in the body)."""
-        return cls._read(body, att.from_v1(body, cls.DECORATOR, required=cls.REQUIRED), Family.V1)
+    def _read_more(cls, body: Mapping[str, Any], family: Family) -> dict[str, Any]:
+        return {"preview": _preview_in(body, family)}
 
-    @classmethod
-    def _read(cls, body: Mapping[str, Any], items: tuple[Attached, ...], family: Family) -> Self:
-        return cls(
-            attachments=items,
-            comment=optional_str(body, "comment", limit=MAX_COMMENT),
-            goal_code=optional_str(body, "goal_code", limit=200),
-            preview=_preview_in(body, family),
-        )
-
-    @classmethod
-    def from_message(cls, message: Message, family: Family) -> Self:
-        if family is Family.V1:
-            return cls.from_body(message.body)
-        items = att.from_v2(message.attachments, required=cls.REQUIRED)
-        return cls._read(message.body, items, family)
-
-    def _fields(self, family: Family) -> dict[str, Any]:
-        body: dict[str, Any] = {}
-        if self.goal_code:
-            body["goal_code"] = self.goal_code
-        if self.comment:
-            body["comment"] = self.comment
-        if self.preview:
-            body["credential_preview"] = _preview_out(self.preview, family)
-        return body
-
-    def to_body(self) -> dict[str, Any]:
-        return {**self._fields(Family.V1), **att.to_v1(self.attachments, self.DECORATOR)}
-
-    def to_message(self, family: Family, *, thid: str | None, pthid: str | None = None) -> Message:
-        msg_id = str(uuid.uuid4())
-        if family is Family.V1:
-            return Message(
-                type=message_type(family, self.NAME),
-                body=self.to_body(),
-                id=msg_id,
-                thid=thid,
-                pthid=pthid,
-            )
-        return Message(
-            type=message_type(family, self.NAME),
-            body=self._fields(family),
-            id=msg_id,
-            thid=thid,
-            pthid=pthid,
-            attachments=tuple(att.to_v2(self.attachments)),
-        )
+    def _more(self, family: Family) -> dict[str, Any]:
+        return {"credential_preview": _preview_out(self.preview, family)} if self.preview else {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,55 +124,17 @@ class IssueCredential(_Attaching):
 
 
 @dataclass(frozen=True, slots=True)
-class Ack(AgentMessage):
+class Ack(exchange.Ack):
     """The holder's acknowledgement that the credential was verified and kept."""
 
-    NAME: ClassVar[str] = "ack"
-    TYPE: ClassVar[str] = message_type(Family.V1, NAME)
-    status: str = "OK"
-
-    @classmethod
-    def from_body(cls, body: Mapping[str, Any]) -> Self:
-        status = body.get("status", "OK")
-        return cls(status[:20] if isinstance(status, str) else "OK")
-
-    def to_body(self) -> dict[str, Any]:
-        return {"status": self.status}
-
-    def to_message(self, family: Family, *, thid: str) -> Message:
-        return Message(type=message_type(family, self.NAME), body=self.to_body(), thid=thid)
+    PIURI: ClassVar[Mapping[Family, str]] = PIURI
+    TYPE: ClassVar[str] = message_type(Family.V1, "ack")
 
 
 @dataclass(frozen=True, slots=True)
-class ProblemReport(AgentMessage):
-    """The protocol's problem report: the exchange is abandoned on both sides."""
-
-    NAME: ClassVar[str] = "problem-report"
-    TYPE: ClassVar[str] = message_type(Family.V1, NAME)
-    code: str
-    comment: str = ""
-
-    @classmethod
-    def from_body(cls, body: Mapping[str, Any]) -> Self:
-        # Lenient on purpose: a problem report must never cause another one.
-        description = body.get("description")
-        if isinstance(description, Mapping):
-            code, comment = description.get("code"), description.get("en")
-        else:
-            code, comment = body.get("code"), body.get("comment")
-        code = code if isinstance(code, str) else "unknown"
-        comment = comment if isinstance(comment, str) else ""
-        return cls(code[:200], comment[:2000])
-
-    def to_body(self) -> dict[str, Any]:
-        return {"description": {"code": self.code, "en": self.comment}}
-
-    def to_message(self, family: Family, *, thid: str, piuri: str | None = None) -> Message:
-        base = piuri or PIURI[family]
-        body = (
-            self.to_body() if family is Family.V1 else {"code": self.code, "comment": self.comment}
-        )
-        return Message(type=f"{base}/{self.NAME}", body=body, thid=thid)
+class ProblemReport(exchange.ProblemReport):
+    PIURI: ClassVar[Mapping[Family, str]] = PIURI
+    TYPE: ClassVar[str] = message_type(Family.V1, "problem-report")
 
 
 MESSAGES: tuple[type[AgentMessage], ...] = (

@@ -22,7 +22,7 @@ from protocols.issue_credential import policy
 from wallet.did import long_to_short
 from wallet.errors import MoiError
 
-from . import machine, messages, records
+from . import machine, records
 from .messages import Presentation, ProblemReport, ProposePresentation, RequestPresentation
 from .records import PresentationExchangeRecord, Role
 
@@ -69,7 +69,7 @@ def _refuse(ctx: HandlerContext, record: PresentationExchangeRecord | None, err:
         save(ctx, abandoned, "present_proof.abandoned")
         ctx.send(report)
         return
-    ctx.send(messages.problem(ctx.family, ctx.message.thread_id, code, comment))
+    ctx.send(ProblemReport(code, comment).to_message(ctx.family, thid=ctx.message.thread_id))
 
 
 async def handle_propose(ctx: HandlerContext) -> None:

@@ -13,15 +13,15 @@ from typing import Any
 from agent.errors import LocalProtocolError, RemoteProtocolError
 from agent.plugin import Family
 from protocols.exchange.attachments import Attached, pick
-from protocols.issue_credential.messages import ProblemReport
 from wallet.didcomm.message import Message
 
-from . import messages
 from .definitions import RequestDetail, read_request
 from .messages import (
     DEFINITIONS,
     SUBMISSION,
+    Ack,
     Presentation,
+    ProblemReport,
     ProposePresentation,
     RequestPresentation,
 )
@@ -146,7 +146,7 @@ def verified(
             report=report,
             verified=True,
         )
-        return done, messages.ack(family, record.thread_id)
+        return done, Ack().to_message(family, thid=record.thread_id)
     errors = report.get("errors") or []
     first = errors[0] if errors else {"check": "presentation", "message": "nothing was proven"}
     reason = f"{first.get('check')}: {first.get('message')}"[:500]
@@ -158,7 +158,9 @@ def verified(
         verified=False,
         error=f"{NOT_VERIFIED}: {reason}",
     )
-    problem = messages.problem(family, record.thread_id, ABANDONED, f"{NOT_VERIFIED}: {reason}")
+    problem = ProblemReport(ABANDONED, f"{NOT_VERIFIED}: {reason}").to_message(
+        family, thid=record.thread_id
+    )
     return rejected, problem
 
 
@@ -260,7 +262,7 @@ def abandon(
 ) -> tuple[PresentationExchangeRecord, Message]:
     if record.finished:
         raise LocalProtocolError(f"exchange {record.id} is already {record.state}", "e.p.msg")
-    report = messages.problem(Family(record.family), record.thread_id, code, comment)
+    report = ProblemReport(code, comment).to_message(Family(record.family), thid=record.thread_id)
     return record.evolve(now, state="abandoned", error=f"{code}: {comment}"[:1000]), report
 
 

@@ -1,23 +1,20 @@
 """Present Proof 2.0 (Aries RFC 0454, DIDComm v1) and 3.0 (DIDComm v2): the messages.
 
-As in issue-credential, one class per message reads and writes both families. Requests and
-presentations carry their attachments as inline JSON (``data.json``), which is what ACA-Py
-writes for DIF Presentation Exchange; base64 is read too.
+As in issue-credential, one class per message reads and writes both families, on the shared
+codec of :mod:`protocols.exchange.messages`. Requests and presentations carry their
+attachments as inline JSON (``data.json``), which is what ACA-Py writes for DIF Presentation
+Exchange; base64 is read too.
 """
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar
 
 from agent.errors import RemoteProtocolError
-from agent.plugin import AgentMessage, Family, optional_str
-from protocols.exchange import attachments as att
-from protocols.exchange.attachments import Attached
-from protocols.issue_credential.messages import Ack, ProblemReport
-from wallet.didcomm.message import Message
+from agent.plugin import AgentMessage, Family
+from protocols.exchange import messages as exchange
 
 PIURI = {
     Family.V1: "https://didcomm.org/present-proof/2.0",
@@ -26,18 +23,7 @@ PIURI = {
 #: DIF Presentation Exchange attachment formats (Aries RFC 0510), as ACA-Py names them.
 DEFINITIONS = "dif/presentation-exchange/definitions@v1.0"
 SUBMISSION = "dif/presentation-exchange/submission@v1.0"
-MAX_COMMENT = 4096
-
-__all__ = [
-    "DEFINITIONS",
-    "PIURI",
-    "SUBMISSION",
-    "Ack",
-    "Presentation",
-    "ProblemReport",
-    "ProposePresentation",
-    "RequestPresentation",
-]
+MAX_COMMENT = exchange.MAX_COMMENT
 
 
 def message_type(family: Family, name: str) -> str:
@@ -45,62 +31,23 @@ def message_type(family: Family, name: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class _Attaching(AgentMessage):
-    NAME: ClassVar[str]
-    DECORATOR: ClassVar[str]
-    TYPE: ClassVar[str]
+class _Attaching(exchange.Attaching):
+    PIURI: ClassVar[Mapping[Family, str]] = PIURI
+    INLINE_JSON: ClassVar[bool] = True
+    #: Whether the message says if the verifier will confirm (an ack or a problem report).
+    CONFIRMS: ClassVar[bool] = False
 
-    attachments: tuple[Attached, ...] = ()
-    comment: str | None = None
-    goal_code: str | None = None
     will_confirm: bool = False
 
     @classmethod
-    def from_body(cls, body: Mapping[str, Any]) -> Self:
-        return cls._read(body, att.from_v1(body, cls.DECORATOR))
-
-    @classmethod
-    def _read(cls, body: Mapping[str, Any], items: tuple[Attached, ...]) -> Self:
+    def _read_more(cls, body: Mapping[str, Any], family: Family) -> dict[str, Any]:
         confirm = body.get("will_confirm", False)
         if not isinstance(confirm, bool):
             raise RemoteProtocolError("'will_confirm' must be a boolean", "e.p.msg.invalid")
-        return cls(
-            attachments=items,
-            comment=optional_str(body, "comment", limit=MAX_COMMENT),
-            goal_code=optional_str(body, "goal_code", limit=200),
-            will_confirm=confirm,
-        )
+        return {"will_confirm": confirm}
 
-    @classmethod
-    def from_message(cls, message: Message, family: Family) -> Self:
-        if family is Family.V1:
-            return cls.from_body(message.body)
-        return cls._read(message.body, att.from_v2(message.attachments))
-
-    def _fields(self) -> dict[str, Any]:
-        body: dict[str, Any] = {}
-        if self.goal_code:
-            body["goal_code"] = self.goal_code
-        if self.comment:
-            body["comment"] = self.comment
-        if self.NAME == "request-presentation":
-            body["will_confirm"] = self.will_confirm
-        return body
-
-    def to_body(self) -> dict[str, Any]:
-        return {**self._fields(), **att.to_v1(self.attachments, self.DECORATOR, inline_json=True)}
-
-    def to_message(self, family: Family, *, thid: str | None) -> Message:
-        kind = message_type(family, self.NAME)
-        if family is Family.V1:
-            return Message(type=kind, body=self.to_body(), id=str(uuid.uuid4()), thid=thid)
-        return Message(
-            type=kind,
-            body=self._fields(),
-            id=str(uuid.uuid4()),
-            thid=thid,
-            attachments=tuple(att.to_v2(self.attachments)),
-        )
+    def _more(self, family: Family) -> dict[str, Any]:
+        return {"will_confirm": self.will_confirm} if self.CONFIRMS else {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +62,7 @@ class RequestPresentation(_Attaching):
     NAME: ClassVar[str] = "request-presentation"
     DECORATOR: ClassVar[str] = "request_presentations~attach"
     TYPE: ClassVar[str] = message_type(Family.V1, NAME)
+    CONFIRMS: ClassVar[bool] = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,12 +72,18 @@ class Presentation(_Attaching):
     TYPE: ClassVar[str] = message_type(Family.V1, NAME)
 
 
-def ack(family: Family, thid: str) -> Message:
-    return Message(type=message_type(family, "ack"), body=Ack().to_body(), thid=thid)
+@dataclass(frozen=True, slots=True)
+class Ack(exchange.Ack):
+    """The verifier's acknowledgement that the presentation verified."""
+
+    PIURI: ClassVar[Mapping[Family, str]] = PIURI
+    TYPE: ClassVar[str] = message_type(Family.V1, "ack")
 
 
-def problem(family: Family, thid: str, code: str, comment: str) -> Message:
-    return ProblemReport(code, comment).to_message(family, thid=thid, piuri=PIURI[family])
+@dataclass(frozen=True, slots=True)
+class ProblemReport(exchange.ProblemReport):
+    PIURI: ClassVar[Mapping[Family, str]] = PIURI
+    TYPE: ClassVar[str] = message_type(Family.V1, "problem-report")
 
 
 MESSAGES: tuple[type[AgentMessage], ...] = (
