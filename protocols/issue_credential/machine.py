@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import json
 
-from agent.errors import LocalProtocolError, RemoteProtocolError
+from agent.errors import LocalProtocolError
 from agent.plugin import Family
+from protocols.exchange import rules
 from protocols.exchange.attachments import Attached, pick
 from wallet.didcomm.message import Message
 
@@ -32,14 +33,6 @@ from .records import CredentialExchangeRecord, HolderState, IssuerState, Role
 
 #: Problem code for an exchange the person (or the rules) stopped.
 ABANDONED = "issuance-abandoned"
-
-
-def _state(record: CredentialExchangeRecord, role: Role, *states: str) -> None:
-    if record.role is not role or record.state not in states:
-        raise RemoteProtocolError(
-            f"the exchange is {record.state} ({record.role}), which does not expect this message",
-            "e.p.msg.unexpected",
-        )
 
 
 def _preview(detail: Detail) -> tuple[PreviewAttribute, ...]:
@@ -68,11 +61,7 @@ def offer(
         attachments=(detail.attached,), comment=comment, preview=_preview(detail)
     ).to_message(family, thid=answering.thread_id if answering else None)
     if answering is not None:
-        if answering.role is not Role.ISSUER or answering.state != IssuerState.PROPOSAL_RECEIVED:
-            raise LocalProtocolError(
-                f"exchange {answering.id} is {answering.state}, not awaiting an offer",
-                "e.p.msg.unexpected",
-            )
+        rules.require(answering, Role.ISSUER, IssuerState.PROPOSAL_RECEIVED, "awaiting an offer")
         record = answering.evolve(
             now,
             state=IssuerState.OFFER_SENT.value,
@@ -127,11 +116,12 @@ def on_request(
     record: CredentialExchangeRecord | None, request: RequestCredential
 ) -> tuple[CredentialExchangeRecord, Detail]:
     """Check a request against our offer; returns the detail to sign."""
-    if record is None:
-        raise RemoteProtocolError(
-            "moi issues only what it offered: send a proposal first", "e.p.msg.unexpected"
-        )
-    _state(record, Role.ISSUER, IssuerState.OFFER_SENT)
+    record = rules.expect(
+        record,
+        Role.ISSUER,
+        IssuerState.OFFER_SENT,
+        missing="moi issues only what it offered: send a proposal first",
+    )
     offered = formats.read_detail(_stored(record.offer))
     asked = formats.check_request(offered, pick(request.attachments, (offered.attached.format,)))
     return record, asked
@@ -157,10 +147,8 @@ def issued(
 
 
 def on_ack(record: CredentialExchangeRecord | None, now: float) -> CredentialExchangeRecord:
-    if record is None:
-        raise RemoteProtocolError("no credential of ours awaits this ack", "e.p.msg.unexpected")
-    _state(record, Role.ISSUER, IssuerState.CREDENTIAL_ISSUED)
-    return record.evolve(now, state=IssuerState.DONE.value)
+    missing = "no credential of ours awaits this ack"
+    return rules.acknowledged(record, Role.ISSUER, IssuerState.CREDENTIAL_ISSUED, now, missing)
 
 
 # -- holder ----------------------------------------------------------------------------------
@@ -207,7 +195,7 @@ def on_offer(
     """An offer arrives: kept, with a summary of what the credential would say."""
     detail = formats.read_detail(pick(offer.attachments, DETAIL_FORMATS))
     if existing is not None:
-        _state(existing, Role.HOLDER, HolderState.PROPOSAL_SENT)
+        rules.expect(existing, Role.HOLDER, HolderState.PROPOSAL_SENT)
         return existing.evolve(
             now,
             state=HolderState.OFFER_RECEIVED.value,
@@ -236,10 +224,7 @@ def accept(
 ) -> tuple[CredentialExchangeRecord, Message]:
     """The holder asks for the offered credential (about ``holder_did`` if the offer left the
     subject open)."""
-    if record.role is not Role.HOLDER or record.state != HolderState.OFFER_RECEIVED:
-        raise LocalProtocolError(
-            f"exchange {record.id} is {record.state}, not an offer to accept", "e.p.msg.unexpected"
-        )
+    rules.require(record, Role.HOLDER, HolderState.OFFER_RECEIVED, "an offer to accept")
     offered = formats.read_detail(_stored(record.offer))
     request = formats.bind_request(offered, holder_did)
     message = RequestCredential(attachments=(request,)).to_message(
@@ -256,9 +241,12 @@ def on_issue(
     record: CredentialExchangeRecord | None, message: IssueCredential
 ) -> dict[str, object] | str:
     """The credential arrives: check it is the one requested (the wallet verifies it next)."""
-    if record is None:
-        raise RemoteProtocolError("no request of ours awaits this credential", "e.p.msg.unexpected")
-    _state(record, Role.HOLDER, HolderState.REQUEST_SENT)
+    record = rules.expect(
+        record,
+        Role.HOLDER,
+        HolderState.REQUEST_SENT,
+        missing="no request of ours awaits this credential",
+    )
     request = formats.read_detail(_stored(record.request))
     wanted = formats.CREDENTIAL_FOR[request.attached.format]
     return formats.check_issued(request, pick(message.attachments, (wanted,)))
@@ -277,22 +265,12 @@ def stored(
 
 def abandon(
     record: CredentialExchangeRecord, code: str, comment: str, now: float
-) -> tuple[CredentialExchangeRecord, Message | None]:
+) -> tuple[CredentialExchangeRecord, Message]:
     """Stop the exchange and tell the peer (unless it is over already)."""
-    if record.finished:
-        raise LocalProtocolError(f"exchange {record.id} is already {record.state}", "e.p.msg")
-    report = ProblemReport(code, comment).to_message(Family(record.family), thid=record.thread_id)
-    return record.evolve(now, state="abandoned", error=f"{code}: {comment}"[:1000]), report
+    return rules.abandon(record, ProblemReport(code, comment), now)
 
 
-def on_problem(
-    record: CredentialExchangeRecord | None, problem: ProblemReport, now: float
-) -> CredentialExchangeRecord | None:
-    if record is None or record.finished:
-        return None
-    return record.evolve(
-        now, state="abandoned", error=f"peer: {problem.code}: {problem.comment}"[:1000]
-    )
+on_problem = rules.on_problem
 
 
 def _stored(data: dict[str, object] | None) -> Attached:

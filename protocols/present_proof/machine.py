@@ -12,6 +12,7 @@ from typing import Any
 
 from agent.errors import LocalProtocolError, RemoteProtocolError
 from agent.plugin import Family
+from protocols.exchange import rules
 from protocols.exchange.attachments import Attached, pick
 from wallet.didcomm.message import Message
 
@@ -30,14 +31,6 @@ from .records import PresentationExchangeRecord, ProverState, Role, VerifierStat
 #: Aries RFC 0454's problem code (ACA-Py expects it); the comment says why.
 ABANDONED = "abandoned"
 NOT_VERIFIED = "presentation-rejected"
-
-
-def _state(record: PresentationExchangeRecord, role: Role, *states: str) -> None:
-    if record.role is not role or record.state not in states:
-        raise RemoteProtocolError(
-            f"the exchange is {record.state} ({record.role}), which does not expect this message",
-            "e.p.msg.unexpected",
-        )
 
 
 def stored_request(record: PresentationExchangeRecord) -> RequestDetail:
@@ -65,14 +58,8 @@ def request(
         attachments=(attached,), comment=comment, will_confirm=True
     ).to_message(family, thid=answering.thread_id if answering else None)
     if answering is not None:
-        if (
-            answering.role is not Role.VERIFIER
-            or answering.state != VerifierState.PROPOSAL_RECEIVED
-        ):
-            raise LocalProtocolError(
-                f"exchange {answering.id} is {answering.state}, not awaiting a request",
-                "e.p.msg.unexpected",
-            )
+        awaiting = VerifierState.PROPOSAL_RECEIVED
+        rules.require(answering, Role.VERIFIER, awaiting, "awaiting a request")
         record = answering.evolve(
             now, state=VerifierState.REQUEST_SENT.value, request=dict(attached.data)
         )
@@ -120,11 +107,12 @@ def on_proposal(
 def on_presentation(
     record: PresentationExchangeRecord | None, message: Presentation
 ) -> tuple[PresentationExchangeRecord, RequestDetail, Attached]:
-    if record is None:
-        raise RemoteProtocolError(
-            "no request of ours awaits this presentation", "e.p.msg.unexpected"
-        )
-    _state(record, Role.VERIFIER, VerifierState.REQUEST_SENT)
+    record = rules.expect(
+        record,
+        Role.VERIFIER,
+        VerifierState.REQUEST_SENT,
+        missing="no request of ours awaits this presentation",
+    )
     return record, stored_request(record), pick(message.attachments, (SUBMISSION,))
 
 
@@ -180,7 +168,7 @@ def on_request(
     attached = pick(message.attachments, (DEFINITIONS,))
     detail = read_request(attached)
     if existing is not None:
-        _state(existing, Role.PROVER, ProverState.PROPOSAL_SENT)
+        rules.expect(existing, Role.PROVER, ProverState.PROPOSAL_SENT)
         record = existing.evolve(
             now, state=ProverState.REQUEST_RECEIVED.value, request=detail.to_json()
         )
@@ -211,10 +199,7 @@ def previewed(
 def present(
     record: PresentationExchangeRecord, attached: Attached, now: float
 ) -> tuple[PresentationExchangeRecord, Message]:
-    if record.role is not Role.PROVER or record.state != ProverState.REQUEST_RECEIVED:
-        raise LocalProtocolError(
-            f"exchange {record.id} is {record.state}, not a request to answer", "e.p.msg.unexpected"
-        )
+    rules.require(record, Role.PROVER, ProverState.REQUEST_RECEIVED, "a request to answer")
     message = Presentation(attachments=(attached,)).to_message(
         Family(record.family), thid=record.thread_id
     )
@@ -222,10 +207,8 @@ def present(
 
 
 def on_ack(record: PresentationExchangeRecord | None, now: float) -> PresentationExchangeRecord:
-    if record is None:
-        raise RemoteProtocolError("no presentation of ours awaits this ack", "e.p.msg.unexpected")
-    _state(record, Role.PROVER, ProverState.PRESENTATION_SENT)
-    return record.evolve(now, state=ProverState.DONE.value)
+    missing = "no presentation of ours awaits this ack"
+    return rules.acknowledged(record, Role.PROVER, ProverState.PRESENTATION_SENT, now, missing)
 
 
 def propose(
@@ -260,17 +243,8 @@ def propose(
 def abandon(
     record: PresentationExchangeRecord, code: str, comment: str, now: float
 ) -> tuple[PresentationExchangeRecord, Message]:
-    if record.finished:
-        raise LocalProtocolError(f"exchange {record.id} is already {record.state}", "e.p.msg")
-    report = ProblemReport(code, comment).to_message(Family(record.family), thid=record.thread_id)
-    return record.evolve(now, state="abandoned", error=f"{code}: {comment}"[:1000]), report
+    """Stop the exchange and tell the peer (unless it is over already)."""
+    return rules.abandon(record, ProblemReport(code, comment), now)
 
 
-def on_problem(
-    record: PresentationExchangeRecord | None, problem: ProblemReport, now: float
-) -> PresentationExchangeRecord | None:
-    if record is None or record.finished:
-        return None
-    return record.evolve(
-        now, state="abandoned", error=f"peer: {problem.code}: {problem.comment}"[:1000]
-    )
+on_problem = rules.on_problem
