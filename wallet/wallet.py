@@ -205,6 +205,10 @@ class Wallet:
             await tx.add(_KEY, public.multikey, value.encode("utf-8"), tags)
             for kid in refs:
                 await tx.add(_KID, _kid_id(kid), ref)
+        for kid in refs:
+            # A key id asked for before its key existed was remembered as "not held".
+            self._secrets.pop(kid, None)
+            self._kid_dids.pop(kid, None)
 
     async def secret_for(self, kid: str) -> PrivateKey | None:
         """The private key named by ``kid`` (a DID URL or a base58 verkey), if held here."""
