@@ -14,7 +14,7 @@ from dataclasses import dataclass, fields, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
-from agent.plugin import RecordReader
+from agent.plugin import Family, RecordReader
 from wallet.errors import RecordNotFound
 
 #: The states in which an exchange is over, in both protocols and every role.
@@ -22,12 +22,24 @@ TERMINAL = frozenset({"done", "abandoned"})
 
 
 @dataclass(frozen=True, slots=True)
+class Opening:
+    """Where and when an exchange begins: its connection and DIDComm family, its thread, the
+    peer's label (kept so that the person sees whom the exchange is with), and the time."""
+
+    connection_id: str
+    family: Family
+    thread_id: str
+    now: float
+    their_label: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ExchangeRecord:
     """The fields and behaviour every exchange record has.
 
-    Subclasses are frozen dataclasses that declare ``error``, ``created`` and ``updated``
-    last among their own fields (so that a record's JSON keeps its order), and set the class
-    variables below.
+    Subclasses are frozen dataclasses that declare ``their_label``, ``error``, ``created``
+    and ``updated`` last among their own fields (so that a record's JSON keeps its order),
+    and set the class variables below.
     """
 
     #: The storage category of this kind of record.
@@ -47,13 +59,26 @@ class ExchangeRecord:
     family: str
 
     if TYPE_CHECKING:  # declared by each subclass, after its own fields
+        their_label: str | None
         error: str | None
         created: float
         updated: float
 
     @classmethod
-    def new(cls, *, role: StrEnum, state: str, now: float, **kw: Any) -> Self:
-        return cls(id=str(uuid.uuid4()), role=role, state=state, created=now, updated=now, **kw)
+    def opened(cls, opening: Opening, role: StrEnum, state: str, **fields: Any) -> Self:
+        """A new exchange (with an id of ours), begun at ``opening``."""
+        return cls(
+            id=str(uuid.uuid4()),
+            role=role,
+            state=state,
+            connection_id=opening.connection_id,
+            thread_id=opening.thread_id,
+            family=opening.family.value,
+            their_label=opening.their_label,
+            created=opening.now,
+            updated=opening.now,
+            **fields,
+        )
 
     def evolve(self, now: float, **changes: Any) -> Self:
         return replace(self, updated=now, **changes)

@@ -11,11 +11,13 @@ moi issues only what it offered: a request that starts an exchange is refused.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from agent.errors import LocalProtocolError
 from agent.plugin import Family
 from protocols.exchange import rules
 from protocols.exchange.attachments import Attached, pick
+from protocols.exchange.records import Opening
 from wallet.didcomm.message import Message
 
 from . import formats
@@ -43,6 +45,12 @@ def _preview(detail: Detail) -> tuple[PreviewAttribute, ...]:
     return tuple(out)
 
 
+def _kept(detail: Detail, slot: str) -> dict[str, Any]:
+    """The record fields that keep ``detail`` (as ``slot``: offer or proposal): its format, the
+    detail itself, and the summary the person reads."""
+    return {"format": detail.format.value, slot: detail.to_json(), "summary": detail.summary()}
+
+
 # -- issuer --------------------------------------------------------------------------------------
 
 
@@ -62,26 +70,12 @@ def offer(
     ).to_message(family, thid=answering.thread_id if answering else None)
     if answering is not None:
         rules.require(answering, Role.ISSUER, IssuerState.PROPOSAL_RECEIVED, "awaiting an offer")
-        record = answering.evolve(
-            now,
-            state=IssuerState.OFFER_SENT.value,
-            format=detail.format.value,
-            offer=detail.to_json(),
-            summary=detail.summary(),
-        )
+        record = answering.evolve(now, state=IssuerState.OFFER_SENT.value, **_kept(detail, "offer"))
         return record, message
-    record = CredentialExchangeRecord.new(
-        role=Role.ISSUER,
-        state=IssuerState.OFFER_SENT.value,
-        now=now,
-        connection_id=connection_id,
-        thread_id=message.thread_id,
-        family=family.value,
-        format=detail.format.value,
-        offer=detail.to_json(),
-        summary=detail.summary(),
-        comment=comment,
-        their_label=their_label,
+    opening = Opening(connection_id, family, message.thread_id, now, their_label)
+    state = IssuerState.OFFER_SENT.value
+    record = CredentialExchangeRecord.opened(
+        opening, Role.ISSUER, state, comment=comment, **_kept(detail, "offer")
     )
     return record, message
 
@@ -97,18 +91,10 @@ def on_proposal(
 ) -> CredentialExchangeRecord:
     """A holder proposes a credential: kept for the person to answer with an offer (or not)."""
     detail = formats.read_detail(pick(proposal.attachments, DETAIL_FORMATS))
-    return CredentialExchangeRecord.new(
-        role=Role.ISSUER,
-        state=IssuerState.PROPOSAL_RECEIVED.value,
-        now=now,
-        connection_id=connection_id,
-        thread_id=thread_id,
-        family=family.value,
-        format=detail.format.value,
-        proposal=detail.to_json(),
-        summary=detail.summary(),
-        comment=proposal.comment,
-        their_label=their_label,
+    opening = Opening(connection_id, family, thread_id, now, their_label)
+    state = IssuerState.PROPOSAL_RECEIVED.value
+    return CredentialExchangeRecord.opened(
+        opening, Role.ISSUER, state, comment=proposal.comment, **_kept(detail, "proposal")
     )
 
 
@@ -166,18 +152,10 @@ def propose(
     message = ProposeCredential(attachments=(detail.attached,), comment=comment).to_message(
         family, thid=None
     )
-    record = CredentialExchangeRecord.new(
-        role=Role.HOLDER,
-        state=HolderState.PROPOSAL_SENT.value,
-        now=now,
-        connection_id=connection_id,
-        thread_id=message.thread_id,
-        family=family.value,
-        format=detail.format.value,
-        proposal=detail.to_json(),
-        summary=detail.summary(),
-        comment=comment,
-        their_label=their_label,
+    opening = Opening(connection_id, family, message.thread_id, now, their_label)
+    state = HolderState.PROPOSAL_SENT.value
+    record = CredentialExchangeRecord.opened(
+        opening, Role.HOLDER, state, comment=comment, **_kept(detail, "proposal")
     )
     return record, message
 
@@ -199,23 +177,13 @@ def on_offer(
         return existing.evolve(
             now,
             state=HolderState.OFFER_RECEIVED.value,
-            format=detail.format.value,
-            offer=detail.to_json(),
-            summary=detail.summary(),
+            **_kept(detail, "offer"),
             comment=offer.comment or existing.comment,
         )
-    return CredentialExchangeRecord.new(
-        role=Role.HOLDER,
-        state=HolderState.OFFER_RECEIVED.value,
-        now=now,
-        connection_id=connection_id,
-        thread_id=thread_id,
-        family=family.value,
-        format=detail.format.value,
-        offer=detail.to_json(),
-        summary=detail.summary(),
-        comment=offer.comment,
-        their_label=their_label,
+    opening = Opening(connection_id, family, thread_id, now, their_label)
+    state = HolderState.OFFER_RECEIVED.value
+    return CredentialExchangeRecord.opened(
+        opening, Role.HOLDER, state, comment=offer.comment, **_kept(detail, "offer")
     )
 
 

@@ -14,6 +14,7 @@ from agent.errors import LocalProtocolError, RemoteProtocolError
 from agent.plugin import Family
 from protocols.exchange import rules
 from protocols.exchange.attachments import Attached, pick
+from protocols.exchange.records import Opening
 from wallet.didcomm.message import Message
 
 from .definitions import RequestDetail, read_request
@@ -31,6 +32,10 @@ from .records import PresentationExchangeRecord, ProverState, Role, VerifierStat
 #: Aries RFC 0454's problem code (ACA-Py expects it); the comment says why.
 ABANDONED = "abandoned"
 NOT_VERIFIED = "presentation-rejected"
+
+
+def _json(attached: Attached) -> dict[str, Any] | None:
+    return dict(attached.data) if isinstance(attached.data, dict) else None
 
 
 def stored_request(record: PresentationExchangeRecord) -> RequestDetail:
@@ -64,16 +69,10 @@ def request(
             now, state=VerifierState.REQUEST_SENT.value, request=dict(attached.data)
         )
         return record, message
-    record = PresentationExchangeRecord.new(
-        role=Role.VERIFIER,
-        state=VerifierState.REQUEST_SENT.value,
-        now=now,
-        connection_id=connection_id,
-        thread_id=message.thread_id,
-        family=family.value,
-        request=dict(attached.data) if isinstance(attached.data, dict) else None,
-        comment=comment,
-        their_label=their_label,
+    opening = Opening(connection_id, family, message.thread_id, now, their_label)
+    state = VerifierState.REQUEST_SENT.value
+    record = PresentationExchangeRecord.opened(
+        opening, Role.VERIFIER, state, request=_json(attached), comment=comment
     )
     return record, message
 
@@ -91,16 +90,10 @@ def on_proposal(
     attached = pick(proposal.attachments, (DEFINITIONS,))
     if not isinstance(attached.data, dict):
         raise RemoteProtocolError("a proposal is a JSON object", "e.p.msg.invalid")
-    return PresentationExchangeRecord.new(
-        role=Role.VERIFIER,
-        state=VerifierState.PROPOSAL_RECEIVED.value,
-        now=now,
-        connection_id=connection_id,
-        thread_id=thread_id,
-        family=family.value,
-        proposal=attached.data,
-        comment=proposal.comment,
-        their_label=their_label,
+    opening = Opening(connection_id, family, thread_id, now, their_label)
+    state = VerifierState.PROPOSAL_RECEIVED.value
+    return PresentationExchangeRecord.opened(
+        opening, Role.VERIFIER, state, proposal=attached.data, comment=proposal.comment
     )
 
 
@@ -173,16 +166,10 @@ def on_request(
             now, state=ProverState.REQUEST_RECEIVED.value, request=detail.to_json()
         )
         return record, detail
-    record = PresentationExchangeRecord.new(
-        role=Role.PROVER,
-        state=ProverState.REQUEST_RECEIVED.value,
-        now=now,
-        connection_id=connection_id,
-        thread_id=thread_id,
-        family=family.value,
-        request=detail.to_json(),
-        comment=message.comment,
-        their_label=their_label,
+    opening = Opening(connection_id, family, thread_id, now, their_label)
+    state = ProverState.REQUEST_RECEIVED.value
+    record = PresentationExchangeRecord.opened(
+        opening, Role.PROVER, state, request=detail.to_json(), comment=message.comment
     )
     return record, detail
 
@@ -223,16 +210,10 @@ def propose(
     message = ProposePresentation(attachments=(attached,), comment=comment).to_message(
         family, thid=None
     )
-    record = PresentationExchangeRecord.new(
-        role=Role.PROVER,
-        state=ProverState.PROPOSAL_SENT.value,
-        now=now,
-        connection_id=connection_id,
-        thread_id=message.thread_id,
-        family=family.value,
-        proposal=dict(attached.data) if isinstance(attached.data, dict) else None,
-        comment=comment,
-        their_label=their_label,
+    opening = Opening(connection_id, family, message.thread_id, now, their_label)
+    state = ProverState.PROPOSAL_SENT.value
+    record = PresentationExchangeRecord.opened(
+        opening, Role.PROVER, state, proposal=_json(attached), comment=comment
     )
     return record, message
 
