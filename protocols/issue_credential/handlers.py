@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 
 from agent.errors import RemoteProtocolError
 from agent.plugin import Handler, HandlerContext
+from protocols.exchange import handling
+from protocols.exchange.handling import ExchangeKind, save
 from wallet.errors import MoiError
 
 from . import machine, policy, records
@@ -26,53 +28,27 @@ from .messages import (
 )
 from .records import CredentialExchangeRecord, Role
 
-
-def save(ctx: HandlerContext, record: CredentialExchangeRecord, topic: str) -> None:
-    ctx.save(records.CATEGORY, record.id, record.to_json(), record.tags())
-    ctx.emit(topic, record.event())
-
-
-def _connection(ctx: HandlerContext) -> tuple[str, str | None]:
-    connection = ctx.connection
-    if connection is None or connection.state != "completed":
-        raise RemoteProtocolError(
-            "credentials are exchanged over a connection", "e.p.msg.unexpected"
-        )
-    return connection.id, connection.their_label
+KIND = ExchangeKind(
+    record=CredentialExchangeRecord,
+    problem=ProblemReport,
+    topic="credential",
+    code=machine.ABANDONED,
+    subject="credentials",
+)
 
 
 def _refuse(ctx: HandlerContext, record: CredentialExchangeRecord | None, err: MoiError) -> None:
-    """Abandon ``record`` (if any) and tell the peer why, in the protocol's own terms."""
-    text = " ".join(str(err).split())[:500] or type(err).__name__
-    # On the wire, the code the RFC defines (Aries peers expect it); the precise one leads the
-    # comment and stays in our record.
-    precise = getattr(err, "problem_code", None)
-    comment = f"{precise}: {text}" if precise else text
-    code = machine.ABANDONED
-    if record is not None and not record.finished:
-        abandoned, report = machine.abandon(record, code, comment, ctx.now)
-        save(ctx, abandoned, "credential.abandoned")
-        if report is not None:
-            ctx.send(report)
-        return
-    ctx.send(ProblemReport(code, comment).to_message(ctx.family, thid=ctx.message.thread_id))
+    handling.refuse(ctx, KIND, record, err)
 
 
 async def handle_propose(ctx: HandlerContext) -> None:
-    connection_id, label = _connection(ctx)
+    connection = handling.connection(ctx, KIND)
     proposal = ProposeCredential.from_message(ctx.message, ctx.family)
-    existing = await records.find(ctx.records, connection_id, ctx.message.thread_id, Role.ISSUER)
+    existing = await records.find(ctx.records, connection.id, ctx.message.thread_id, Role.ISSUER)
     if existing is not None:
         raise RemoteProtocolError("this exchange has begun already", "e.p.msg.unexpected")
     try:
-        record = machine.on_proposal(
-            connection_id=connection_id,
-            family=ctx.family,
-            thread_id=ctx.message.thread_id,
-            proposal=proposal,
-            now=ctx.now,
-            their_label=label,
-        )
+        record = machine.on_proposal(proposal=proposal, **handling.where(ctx, connection))
     except RemoteProtocolError as err:
         _refuse(ctx, None, err)
         return
@@ -80,26 +56,18 @@ async def handle_propose(ctx: HandlerContext) -> None:
 
 
 async def handle_offer(ctx: HandlerContext) -> None:
-    connection_id, label = _connection(ctx)
+    connection = handling.connection(ctx, KIND)
     offer = OfferCredential.from_message(ctx.message, ctx.family)
-    existing = await records.find(ctx.records, connection_id, ctx.message.thread_id, Role.HOLDER)
+    existing = await records.find(ctx.records, connection.id, ctx.message.thread_id, Role.HOLDER)
     try:
-        record = machine.on_offer(
-            existing,
-            connection_id=connection_id,
-            family=ctx.family,
-            thread_id=ctx.message.thread_id,
-            offer=offer,
-            now=ctx.now,
-            their_label=label,
-        )
+        record = machine.on_offer(existing, offer=offer, **handling.where(ctx, connection))
     except RemoteProtocolError as err:
         _refuse(ctx, existing, err)
         return
     settings = await policy.load(ctx.records)
     keepable = wallet_format_error(OfferFormat(record.format)) is None
-    if settings.auto_accept_offers and keepable and ctx.connection and ctx.connection.my_did:
-        requested, request = machine.accept(record, ctx.connection.my_did, ctx.now)
+    if settings.auto_accept_offers and keepable and connection.my_did:
+        requested, request = machine.accept(record, connection.my_did, ctx.now)
         save(ctx, requested, "credential.offer_accepted")
         ctx.send(request)
         return
@@ -107,9 +75,9 @@ async def handle_offer(ctx: HandlerContext) -> None:
 
 
 async def handle_request(ctx: HandlerContext) -> None:
-    connection_id, _ = _connection(ctx)
+    connection = handling.connection(ctx, KIND)
     request = RequestCredential.from_message(ctx.message, ctx.family)
-    record = await records.find(ctx.records, connection_id, ctx.message.thread_id, Role.ISSUER)
+    record = await records.find(ctx.records, connection.id, ctx.message.thread_id, Role.ISSUER)
     try:
         record, asked = machine.on_request(record, request)
         from . import issuing
@@ -130,9 +98,9 @@ async def handle_request(ctx: HandlerContext) -> None:
 
 
 async def handle_issue(ctx: HandlerContext) -> None:
-    connection_id, _ = _connection(ctx)
+    connection = handling.connection(ctx, KIND)
     message = IssueCredential.from_message(ctx.message, ctx.family)
-    record = await records.find(ctx.records, connection_id, ctx.message.thread_id, Role.HOLDER)
+    record = await records.find(ctx.records, connection.id, ctx.message.thread_id, Role.HOLDER)
     try:
         credential = machine.on_issue(record, message)
         if record is None:  # on_issue refuses a missing record; this tells the type checker
@@ -149,31 +117,10 @@ async def handle_issue(ctx: HandlerContext) -> None:
 
 
 async def handle_ack(ctx: HandlerContext) -> None:
-    connection_id, _ = _connection(ctx)
+    connection = handling.connection(ctx, KIND)
     Ack.from_body(ctx.message.body)
-    record = await records.find(ctx.records, connection_id, ctx.message.thread_id, Role.ISSUER)
+    record = await records.find(ctx.records, connection.id, ctx.message.thread_id, Role.ISSUER)
     save(ctx, machine.on_ack(record, ctx.now), "credential.acknowledged")
-
-
-async def handle_problem(ctx: HandlerContext) -> None:
-    problem = ProblemReport.from_body(ctx.message.body)
-    if ctx.connection is None:
-        return
-    thread = ctx.message.thid or ctx.message.pthid or ctx.message.id
-    for role in Role:
-        record = await records.find(ctx.records, ctx.connection.id, thread, role)
-        abandoned = machine.on_problem(record, problem, ctx.now)
-        if abandoned is not None:
-            save(ctx, abandoned, "credential.abandoned")
-    ctx.emit(
-        "problem_report.received",
-        {
-            "connection_id": ctx.connection.id,
-            "thread_id": thread,
-            "code": problem.code,
-            "comment": problem.comment,
-        },
-    )
 
 
 HANDLERS: dict[str, Handler] = {
@@ -182,5 +129,5 @@ HANDLERS: dict[str, Handler] = {
     "request-credential": handle_request,
     "issue-credential": handle_issue,
     "ack": handle_ack,
-    "problem-report": handle_problem,
+    "problem-report": handling.problem_handler(KIND),
 }

@@ -18,6 +18,8 @@ from typing import Any
 
 from agent.errors import RemoteProtocolError
 from agent.plugin import ConnectionView, Handler, HandlerContext
+from protocols.exchange import handling
+from protocols.exchange.handling import ExchangeKind, save
 from protocols.issue_credential import policy
 from wallet.did import long_to_short
 from wallet.errors import MoiError
@@ -26,10 +28,13 @@ from . import machine, records
 from .messages import Presentation, ProblemReport, ProposePresentation, RequestPresentation
 from .records import PresentationExchangeRecord, Role
 
-
-def save(ctx: HandlerContext, record: PresentationExchangeRecord, topic: str) -> None:
-    ctx.save(records.CATEGORY, record.id, record.to_json(), record.tags())
-    ctx.emit(topic, record.event())
+KIND = ExchangeKind(
+    record=PresentationExchangeRecord,
+    problem=ProblemReport,
+    topic="present_proof",
+    code=machine.ABANDONED,
+    subject="proofs",
+)
 
 
 def audience_for(connection: ConnectionView | Any) -> str:
@@ -50,40 +55,15 @@ def verifier_of(connection: ConnectionView | Any) -> dict[str, Any]:
     }
 
 
-def _connection(ctx: HandlerContext) -> ConnectionView:
-    connection = ctx.connection
-    if connection is None or connection.state != "completed":
-        raise RemoteProtocolError("proofs are exchanged over a connection", "e.p.msg.unexpected")
-    return connection
-
-
 def _refuse(ctx: HandlerContext, record: PresentationExchangeRecord | None, err: MoiError) -> None:
-    text = " ".join(str(err).split())[:500] or type(err).__name__
-    # On the wire, the code the RFC defines (Aries peers expect it); the precise one leads the
-    # comment and stays in our record.
-    precise = getattr(err, "problem_code", None)
-    comment = f"{precise}: {text}" if precise else text
-    code = machine.ABANDONED
-    if record is not None and not record.finished:
-        abandoned, report = machine.abandon(record, code, comment, ctx.now)
-        save(ctx, abandoned, "present_proof.abandoned")
-        ctx.send(report)
-        return
-    ctx.send(ProblemReport(code, comment).to_message(ctx.family, thid=ctx.message.thread_id))
+    handling.refuse(ctx, KIND, record, err)
 
 
 async def handle_propose(ctx: HandlerContext) -> None:
-    connection = _connection(ctx)
+    connection = handling.connection(ctx, KIND)
     proposal = ProposePresentation.from_message(ctx.message, ctx.family)
     try:
-        record = machine.on_proposal(
-            connection_id=connection.id,
-            family=ctx.family,
-            thread_id=ctx.message.thread_id,
-            proposal=proposal,
-            now=ctx.now,
-            their_label=connection.their_label,
-        )
+        record = machine.on_proposal(proposal=proposal, **handling.where(ctx, connection))
     except RemoteProtocolError as err:
         _refuse(ctx, None, err)
         return
@@ -91,19 +71,12 @@ async def handle_propose(ctx: HandlerContext) -> None:
 
 
 async def handle_request(ctx: HandlerContext) -> None:
-    connection = _connection(ctx)
+    connection = handling.connection(ctx, KIND)
     message = RequestPresentation.from_message(ctx.message, ctx.family)
-    thread = ctx.message.thread_id
-    existing = await records.find(ctx.records, connection.id, thread, Role.PROVER)
+    existing = await records.find(ctx.records, connection.id, ctx.message.thread_id, Role.PROVER)
     try:
         record, detail = machine.on_request(
-            existing,
-            connection_id=connection.id,
-            family=ctx.family,
-            thread_id=thread,
-            message=message,
-            now=ctx.now,
-            their_label=connection.their_label,
+            existing, message=message, **handling.where(ctx, connection)
         )
     except RemoteProtocolError as err:
         _refuse(ctx, existing, err)
@@ -143,7 +116,7 @@ async def handle_request(ctx: HandlerContext) -> None:
 
 
 async def handle_presentation(ctx: HandlerContext) -> None:
-    connection = _connection(ctx)
+    connection = handling.connection(ctx, KIND)
     message = Presentation.from_message(ctx.message, ctx.family)
     found = await records.find(ctx.records, connection.id, ctx.message.thread_id, Role.VERIFIER)
     try:
@@ -168,30 +141,9 @@ async def handle_presentation(ctx: HandlerContext) -> None:
 
 
 async def handle_ack(ctx: HandlerContext) -> None:
-    connection = _connection(ctx)
+    connection = handling.connection(ctx, KIND)
     record = await records.find(ctx.records, connection.id, ctx.message.thread_id, Role.PROVER)
     save(ctx, machine.on_ack(record, ctx.now), "present_proof.acknowledged")
-
-
-async def handle_problem(ctx: HandlerContext) -> None:
-    problem = ProblemReport.from_body(ctx.message.body)
-    if ctx.connection is None:
-        return
-    thread = ctx.message.thid or ctx.message.pthid or ctx.message.id
-    for role in Role:
-        record = await records.find(ctx.records, ctx.connection.id, thread, role)
-        abandoned = machine.on_problem(record, problem, ctx.now)
-        if abandoned is not None:
-            save(ctx, abandoned, "present_proof.abandoned")
-    ctx.emit(
-        "problem_report.received",
-        {
-            "connection_id": ctx.connection.id,
-            "thread_id": thread,
-            "code": problem.code,
-            "comment": problem.comment,
-        },
-    )
 
 
 HANDLERS: dict[str, Handler] = {
@@ -199,5 +151,5 @@ HANDLERS: dict[str, Handler] = {
     "request-presentation": handle_request,
     "presentation": handle_presentation,
     "ack": handle_ack,
-    "problem-report": handle_problem,
+    "problem-report": handling.problem_handler(KIND),
 }
