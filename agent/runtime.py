@@ -234,8 +234,10 @@ class Agent:
             sender = canonical_did(did_of(frm)) if isinstance(frm, str) else None
         else:
             sender = meta.sender_kid
-        if self.mediator is not None and sender and await self.mediator.take_ack(
-            message, family, sender
+        if (
+            self.mediator is not None
+            and sender
+            and await self.mediator.take_ack(message, family, sender)
         ):
             return "accepted"  # a live recipient's acknowledgement, applied on arrival
         lane = sender or f"anonymous:{message.get('thid') or message.get('id')}"

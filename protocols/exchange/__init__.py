@@ -6,6 +6,7 @@ both carry format-tagged attachments in either DIDComm family; both end in ``don
 the exchange the same way. Here are those shared parts, each protocol's package supplying
 what differs (its record class, its message URIs, its event topics):
 
+- :mod:`.kind` -- what the shared code needs to know of one protocol (:class:`ExchangeKind`);
 - :mod:`.records` -- the exchange record's common fields, codec, tags and lookups;
 - :mod:`.attachments` -- format-tagged attachments, bounded and checked;
 - :mod:`.messages` -- the attaching messages' codec, ``ack`` and ``problem-report``;

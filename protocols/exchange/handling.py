@@ -8,7 +8,6 @@ both sides end in ``abandoned`` rather than one waiting forever.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from agent.errors import RemoteProtocolError
@@ -16,27 +15,11 @@ from agent.plugin import ConnectionView, Handler, HandlerContext
 from wallet.errors import MoiError
 
 from . import rules
-from .messages import ProblemReport
+from .kind import ExchangeKind
 from .records import ExchangeRecord
 
 
-@dataclass(frozen=True, slots=True)
-class ExchangeKind:
-    """One credential protocol, as the shared glue sees it."""
-
-    #: Its exchange record class.
-    record: type[ExchangeRecord]
-    #: Its problem report (named with its own protocol URIs).
-    problem: type[ProblemReport]
-    #: The first word of its event topics (``credential`` in ``credential.abandoned``).
-    topic: str
-    #: The problem code its RFC defines for a stopped exchange (Aries peers expect it).
-    code: str
-    #: What it exchanges, for a person reading an error ("credentials").
-    subject: str
-
-
-def connection(ctx: HandlerContext, kind: ExchangeKind) -> ConnectionView:
+def connection(ctx: HandlerContext, kind: ExchangeKind[Any]) -> ConnectionView:
     """The completed connection the message came over (an exchange needs one)."""
     found = ctx.connection
     if found is None or found.state != "completed":
@@ -64,7 +47,7 @@ def save(ctx: HandlerContext, record: ExchangeRecord, topic: str) -> None:
 
 
 def refuse(
-    ctx: HandlerContext, kind: ExchangeKind, record: ExchangeRecord | None, err: MoiError
+    ctx: HandlerContext, kind: ExchangeKind[Any], record: ExchangeRecord | None, err: MoiError
 ) -> None:
     """Abandon ``record`` (if any) and tell the peer why, in the protocol's own terms."""
     text = " ".join(str(err).split())[:500] or type(err).__name__
@@ -80,7 +63,7 @@ def refuse(
     ctx.send(report.to_message(ctx.family, thid=ctx.message.thread_id))
 
 
-def problem_handler(kind: ExchangeKind) -> Handler:
+def problem_handler(kind: ExchangeKind[Any]) -> Handler:
     """The handler of the protocol's ``problem-report``: the peer's exchanges on that thread,
     in either role, are abandoned, and ``problem_report.received`` announces it (someone
     waiting on the exchange learns why)."""

@@ -13,7 +13,8 @@ from datetime import UTC, datetime
 from agent.errors import RemoteProtocolError
 from agent.plugin import Handler, HandlerContext
 from protocols.exchange import handling
-from protocols.exchange.handling import ExchangeKind, save
+from protocols.exchange.handling import save
+from protocols.exchange.kind import ExchangeKind
 from wallet.errors import MoiError
 
 from . import machine, policy, records

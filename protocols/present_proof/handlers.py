@@ -19,7 +19,8 @@ from typing import Any
 from agent.errors import RemoteProtocolError
 from agent.plugin import ConnectionView, Handler, HandlerContext
 from protocols.exchange import handling
-from protocols.exchange.handling import ExchangeKind, save
+from protocols.exchange.handling import save
+from protocols.exchange.kind import ExchangeKind
 from protocols.issue_credential import policy
 from wallet.did import long_to_short
 from wallet.errors import MoiError
