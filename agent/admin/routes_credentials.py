@@ -107,7 +107,9 @@ async def _waiting(
     with agent.bus.subscribe() as queue:
         record = await act()
         with contextlib.suppress(TimeoutError):
-            return await wait_for(agent, record.id, {"done"}, timeout=wait, queue=queue)
+            return await wait_for(
+                agent, record.id, {"done"}, timeout=wait, queue=queue, record=record
+            )
     raise TimeoutError(f"exchange {record.id} did not end within {wait} s")
 
 

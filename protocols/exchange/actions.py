@@ -58,18 +58,29 @@ def towards(peer: Any) -> dict[str, Any]:
     }
 
 
-def effects(record: ExchangeRecord, topic: str, *sends: Send) -> list[Effect]:
+def effects(record: ExchangeRecord, topic: str, *sends: Send, new: bool = False) -> list[Effect]:
+    """The record saved, the messages sent and the event, as one commit's effects. ``new``
+    says the record was just opened (a fresh id): the store adds it without first trying
+    an update that cannot match."""
     return [
-        Save(record.CATEGORY, record.id, record.to_json(), record.tags()),
+        Save(record.CATEGORY, record.id, record.to_json(), record.tags(), new=new),
         *sends,
         Emit(topic, record.event()),
     ]
 
 
-async def commit(agent: Any, record: ExchangeRecord, topic: str, message: Message | None) -> None:
-    """Save ``record``, send ``message`` (if any) to its peer and announce ``topic``, together."""
+async def commit(
+    agent: Any,
+    record: ExchangeRecord,
+    topic: str,
+    message: Message | None,
+    *,
+    new: bool = False,
+) -> None:
+    """Save ``record``, send ``message`` (if any) to its peer and announce ``topic``, together;
+    ``new`` for an exchange opened by this commit (see :func:`effects`)."""
     sends = (Send(record.connection_id, message),) if message is not None else ()
-    await agent.commit(effects(record, topic, *sends))
+    await agent.commit(effects(record, topic, *sends, new=new))
 
 
 class Exchanges(Generic[R]):
@@ -132,25 +143,34 @@ class Exchanges(Generic[R]):
         *,
         timeout: float,
         queue: asyncio.Queue[Any] | None = None,
+        record: R | None = None,
     ) -> R:
         """The exchange once it reaches one of ``states`` (or is abandoned); ``TimeoutError``
         after ``timeout`` seconds. Pass a ``queue`` subscribed before the action that is
-        awaited, so that its outcome cannot be missed."""
+        awaited, so that its outcome cannot be missed, and the ``record`` that action
+        committed (then it is not read back)."""
         wanted = set(states) | {"abandoned"}
         async with asyncio.timeout(timeout):
             if queue is not None:
-                return await self._follow(agent, exchange_id, wanted, queue)
+                return await self._follow(agent, exchange_id, wanted, queue, record)
             with agent.bus.subscribe() as subscribed:
-                return await self._follow(agent, exchange_id, wanted, subscribed)
+                # Subscribed first, read after: a change between the two is not missed.
+                return await self._follow(agent, exchange_id, wanted, subscribed, None)
 
     async def _follow(
-        self, agent: Any, exchange_id: str, wanted: Collection[str], queue: asyncio.Queue[Any]
+        self,
+        agent: Any,
+        exchange_id: str,
+        wanted: Collection[str],
+        queue: asyncio.Queue[Any],
+        record: R | None,
     ) -> R:
         # A peer may answer with a problem report of another protocol (report-problem, or an
         # Aries notification) that our handlers never see as theirs; one on the exchange's
         # thread and connection abandons it here, so nobody waits for an answer that will
         # not come.
-        record = await self.get(agent, exchange_id)
+        if record is None or record.id != exchange_id:
+            record = await self.get(agent, exchange_id)
         thread, connection = record.thread_id, record.connection_id
         prefix = f"{self.kind.topic}."
 
@@ -160,11 +180,21 @@ class Exchanges(Generic[R]):
                 return bool(p.get("thread_id") == thread and p.get("connection_id") == connection)
             return bool(e.payload.get("exchange_id") == exchange_id and e.topic.startswith(prefix))
 
-        while record.state not in wanted:
+        # Each event of the exchange carries its state (ExchangeRecord.event), committed
+        # before it was published: the record is read once, when the state is one wanted,
+        # not after every step.
+        state = record.state
+        while state not in wanted:
             event = await agent.bus.wait_for(relevant, queue)
-            record = await self.get(agent, exchange_id)
-            if event.topic == "problem_report.received" and not record.finished:
-                record = await self._abandoned_by_peer(agent, record, event.payload)
+            if event.topic == "problem_report.received":
+                record = await self.get(agent, exchange_id)
+                if not record.finished:
+                    record = await self._abandoned_by_peer(agent, record, event.payload)
+                state = record.state
+                continue
+            state = event.payload.get("state")
+            if state in wanted:
+                record = await self.get(agent, exchange_id)
         return record
 
     async def _abandoned_by_peer(self, agent: Any, record: R, problem: Mapping[str, Any]) -> R:

@@ -40,9 +40,10 @@ def where(ctx: HandlerContext, connection: ConnectionView) -> dict[str, Any]:
     }
 
 
-def save(ctx: HandlerContext, record: ExchangeRecord, topic: str) -> None:
-    """Keep the record and announce it, in the handler's transaction."""
-    ctx.save(record.CATEGORY, record.id, record.to_json(), record.tags())
+def save(ctx: HandlerContext, record: ExchangeRecord, topic: str, *, new: bool = False) -> None:
+    """Keep the record and announce it, in the handler's transaction. ``new``: the message
+    opened this exchange (a fresh id), so the store adds it without trying an update first."""
+    ctx.save(record.CATEGORY, record.id, record.to_json(), record.tags(), new=new)
     ctx.emit(topic, record.event())
 
 

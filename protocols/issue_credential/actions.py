@@ -102,7 +102,7 @@ async def offer_credential(
     record, message = machine.offer(
         detail=detail, now=time.time(), comment=comment, **towards(peer)
     )
-    await commit(agent, record, "credential.offered", message)
+    await commit(agent, record, "credential.offered", message, new=True)
     return record
 
 
@@ -177,7 +177,7 @@ async def propose_credential(
     record, message = machine.propose(
         detail=detail, now=time.time(), comment=comment, **towards(peer)
     )
-    await commit(agent, record, "credential.proposed", message)
+    await commit(agent, record, "credential.proposed", message, new=True)
     return record
 
 

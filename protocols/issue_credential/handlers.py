@@ -53,7 +53,7 @@ async def handle_propose(ctx: HandlerContext) -> None:
     except RemoteProtocolError as err:
         _refuse(ctx, None, err)
         return
-    save(ctx, record, "credential.proposal_received")
+    save(ctx, record, "credential.proposal_received", new=True)
 
 
 async def handle_offer(ctx: HandlerContext) -> None:
@@ -65,14 +65,15 @@ async def handle_offer(ctx: HandlerContext) -> None:
     except RemoteProtocolError as err:
         _refuse(ctx, existing, err)
         return
+    new = existing is None
     settings = await policy.load(ctx.records)
     keepable = wallet_format_error(OfferFormat(record.format)) is None
     if settings.auto_accept_offers and keepable and connection.my_did:
         requested, request = machine.accept(record, connection.my_did, ctx.now)
-        save(ctx, requested, "credential.offer_accepted")
+        save(ctx, requested, "credential.offer_accepted", new=new)
         ctx.send(request)
         return
-    save(ctx, record, "credential.offer_received")
+    save(ctx, record, "credential.offer_received", new=new)
 
 
 async def handle_request(ctx: HandlerContext) -> None:

@@ -72,7 +72,7 @@ async def request_proof(
     record, message = machine.request(
         attached=attached, now=time.time(), comment=comment, **towards(peer)
     )
-    await commit(agent, record, "present_proof.requested", message)
+    await commit(agent, record, "present_proof.requested", message, new=True)
     return record
 
 

@@ -68,7 +68,7 @@ async def handle_propose(ctx: HandlerContext) -> None:
     except RemoteProtocolError as err:
         _refuse(ctx, None, err)
         return
-    save(ctx, record, "present_proof.proposal_received")
+    save(ctx, record, "present_proof.proposal_received", new=True)
 
 
 async def handle_request(ctx: HandlerContext) -> None:
@@ -82,6 +82,7 @@ async def handle_request(ctx: HandlerContext) -> None:
     except RemoteProtocolError as err:
         _refuse(ctx, existing, err)
         return
+    new = existing is None  # the request opened the exchange: added, not updated
     from . import presenting  # the credential modules load on first use, not at start
 
     wallet = ctx.services["wallet"]
@@ -93,7 +94,8 @@ async def handle_request(ctx: HandlerContext) -> None:
     except MoiError as err:
         # A definition moi cannot evaluate: the person sees why and may decline.
         preview = {"to": verifier_of(connection), "satisfiable": False, "error": str(err)[:500]}
-        save(ctx, machine.previewed(record, [], preview, ctx.now), "present_proof.request_received")
+        previewed = machine.previewed(record, [], preview, ctx.now)
+        save(ctx, previewed, "present_proof.request_received", new=new)
         return
     record = machine.previewed(record, prepared.selection, prepared.preview, ctx.now)
     settings = await policy.load(ctx.records)
@@ -110,10 +112,10 @@ async def handle_request(ctx: HandlerContext) -> None:
             _refuse(ctx, record, err)
             return
         sent, presentation = machine.present(record, attached, ctx.now)
-        save(ctx, sent, "present_proof.presentation_sent")
+        save(ctx, sent, "present_proof.presentation_sent", new=new)
         ctx.send(presentation)
         return
-    save(ctx, record, "present_proof.request_received")
+    save(ctx, record, "present_proof.request_received", new=new)
 
 
 async def handle_presentation(ctx: HandlerContext) -> None:
