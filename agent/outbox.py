@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import contextlib
 import logging
 import random
 import time
@@ -22,7 +23,7 @@ from enum import StrEnum
 from typing import Any
 
 from wallet.encoding import dumps_compact
-from wallet.errors import RecordNotFound
+from wallet.errors import RecordNotFound, StorageError
 from wallet.storage import Store
 
 from .errors import TransportError
@@ -138,6 +139,11 @@ class OutboxWorker:
         self._sent: OrderedDict[str, None] = OrderedDict()
         self._backlog: set[str] = set()
         self._closing = False
+        # Delivered marks not yet written: the lane goes on to its next message without
+        # waiting for the store (a peer's round trip per message is the lane's whole cost),
+        # and marks that pile up meanwhile are written in one transaction.
+        self._marks: list[OutboxItem] = []
+        self._marker: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Resume every lane that has queued messages (after a restart or a crash)."""
@@ -178,13 +184,19 @@ class OutboxWorker:
             order_by="~seq",
             limit=self.batch,
         )
+        progressed = False
         for record in records:
             item = OutboxItem.from_json(record.json())
-            if item.id not in self._sent and not await self._deliver_one(item):
+            if item.id in self._sent:
+                continue  # delivered; its mark is on its way to the store
+            if not await self._deliver_one(item):
                 return False
+            progressed = True
         if len(records) < self.batch:
             self._backlog.discard(connection_id)
-        return bool(records) or connection_id in self._ready
+        # Records all delivered but not yet marked would be read again and again: stop, and
+        # let the marks' writer wake the lane once they are stored.
+        return progressed or connection_id in self._ready
 
     async def _deliver_one(self, item: OutboxItem) -> bool:
         """Deliver with retries; False when the worker is closing."""
@@ -213,12 +225,56 @@ class OutboxWorker:
         if len(self._sent) > 4096:
             self._sent.popitem(last=False)
         item = replace(item, state=state, error=error, delivered_at=time.time())
+        if state is DeliveryState.DELIVERED:
+            # Safe to write later: until the mark is stored, a crash only means the message
+            # goes again after the restart, which the peer drops as a duplicate (as it would
+            # for a crash between its acknowledgement and a mark written at once).
+            self._marks.append(item)
+            if self._marker is None or self._marker.done():
+                self._marker = asyncio.create_task(self._write_marks(), name="outbox-marks")
+            return
         await self.store.update(CATEGORY, item.id, _encode(item), item.tags())
         if state is DeliveryState.DEAD:
             log.warning("message %s to %s dead-lettered: %s", item.id, item.connection_id, error)
             if self.on_dead is not None:
                 await self.on_dead(item)
 
+    async def _write_marks(self) -> None:
+        delay = 0.1
+        while self._marks:
+            batch, self._marks = self._marks, []
+            try:
+                await self._store_marks(batch)
+            except StorageError as err:
+                if self._closing:
+                    log.warning("%d delivered marks not stored: %s", len(batch), err)
+                    return  # they go again after a restart; the peer drops the duplicates
+                log.warning("delivered marks not stored (%s); retrying", err)
+                self._marks[:0] = batch
+                await asyncio.sleep(delay)
+                delay = min(self.max_delay, delay * 2)
+                continue
+            for connection_id in {item.connection_id for item in batch} & self._backlog:
+                self.lanes.notify(connection_id)
+
+    async def _store_marks(self, batch: list[OutboxItem]) -> None:
+        if len(batch) == 1:
+            # One write on its own costs one trip to the store; a transaction costs three.
+            with contextlib.suppress(RecordNotFound):  # deleted meanwhile: nothing to mark
+                await self.store.update(CATEGORY, batch[0].id, _encode(batch[0]), batch[0].tags())
+            return
+        async with self.store.transaction() as tx:
+            for item in batch:
+                with contextlib.suppress(RecordNotFound):
+                    await tx.update(CATEGORY, item.id, _encode(item), item.tags())
+
+    async def flush(self) -> None:
+        """Wait until every delivered mark taken so far is stored."""
+        while self._marker is not None and not self._marker.done():
+            await asyncio.wait({self._marker})
+
     async def close(self) -> None:
         self._closing = True
         await self.lanes.close()
+        with contextlib.suppress(StorageError):
+            await self.flush()
