@@ -291,7 +291,7 @@ async def test_routes_belong_to_one_connection(store: Any) -> None:
 
 def test_the_window_counts_deliveries_and_resends_after_silence() -> None:
     flight = Flight(cursor="5")
-    flight.items = {"a": (100.0, 1), "b": (100.0, 1), "c": (101.0, 2)}
+    flight.items = {"a": (100.0, 1, 10), "b": (100.0, 1, 10), "c": (101.0, 2, 10)}
     assert flight.deliveries() == 2
     assert not flight.overdue(100.0 + IN_FLIGHT_SECONDS - 1)
     assert flight.overdue(100.0 + IN_FLIGHT_SECONDS)

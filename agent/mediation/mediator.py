@@ -24,7 +24,6 @@ from protocols.coordinate_mediation import records as cm_records
 from protocols.pickup import build_delivery, type_of
 from protocols.routing import parse_forward
 from wallet.didcomm.message import Message
-from wallet.encoding import dumps_compact
 from wallet.errors import DuplicateRecord, MoiError, RecordNotFound
 
 from ..connections import ConnectionRecord
@@ -53,6 +52,9 @@ BACKLOG_WINDOW = 2
 BATCH = 50
 BATCH_BYTES = 256 * 1024
 MAX_ACK_IDS = 1000
+#: At most this many messages queued here are remembered per live recipient whose window
+#: is full; past it, the queue is read again (a recipient that stopped acknowledging).
+MAX_KNOWN = 4 * BATCH
 
 
 @dataclass(slots=True)
@@ -61,22 +63,49 @@ class Flight:
 
     #: the queue position of the last message sent: the next delivery starts after it
     cursor: str | None = None
-    #: message id -> (when sent, delivery number)
-    items: dict[str, tuple[float, int]] = field(default_factory=dict)
+    #: message id -> (when sent, delivery number, size)
+    items: dict[str, tuple[float, int, int]] = field(default_factory=dict)
     sent: int = 0
     #: the last delivery could not take all that was queued
     backlog: bool = False
+    #: messages behind the cursor that this process knows of, in queue order: read from
+    #: the store, or queued here since
+    known: list[queue.Queued] = field(default_factory=list)
+    #: ``known`` is all there is behind the cursor, so the next delivery needs no read.
+    #: Only where this process alone queues (a store of its own): then the queue order is
+    #: the order in which this process committed.
+    synced: bool = False
 
     def deliveries(self) -> int:
-        return len({number for _, number in self.items.values()})
+        return len({number for _, number, _ in self.items.values()})
 
     def overdue(self, now: float) -> bool:
-        return any(now - sent >= IN_FLIGHT_SECONDS for sent, _ in self.items.values())
+        return any(now - sent >= IN_FLIGHT_SECONDS for sent, _, _ in self.items.values())
 
     def restart(self) -> None:
         """Send everything still queued again, from the start of the queue."""
         self.cursor = None
         self.items.clear()
+        self.synced = False
+
+    def queued(self, item: queue.Queued) -> None:
+        """This process just queued ``item`` (after everything it queued before)."""
+        last = self.known[-1].seq if self.known else self.cursor
+        if last is not None and item.seq <= last:
+            return  # a read of the queue, done since it was committed, has it already
+        if len(self.known) >= MAX_KNOWN:
+            self.known.clear()
+            self.synced = False
+        else:
+            self.known.append(item)
+
+    def read(self, items: list[queue.Queued], *, complete: bool) -> None:
+        """``items``: what the store holds behind the cursor, in order, as far as it was
+        read (``complete``: to its end). Messages queued here while it was read are kept;
+        those the read saw already are dropped from what was known."""
+        last = items[-1].seq if items else self.cursor
+        self.known = [*items, *(k for k in self.known if last is None or k.seq > last)]
+        self.synced = complete
 
 
 class Mediator:
@@ -105,6 +134,7 @@ class Mediator:
         #: other processes may queue for our recipients (a PostgreSQL store is shared)
         url = getattr(getattr(agent, "config", None), "wallet_url", None) or ""
         self.shared = url.startswith(("postgres://", "postgresql://"))
+        self.queue = queue.Queue(self.store, self.limits, shared=self.shared)
         self._sweeper: asyncio.Task[None] | None = None
 
     # -- policy and identity ----------------------------------------------------------------
@@ -152,6 +182,7 @@ class Mediator:
         return cm.normalise(family, value)
 
     async def update_route(self, recipient: str, connection_id: str, action: str) -> bool:
+        self.queue.forget_route(recipient)
         if action == "add":
             return await queue.add_route(self.store, recipient, connection_id)
         return await queue.remove_route(self.store, recipient, connection_id)
@@ -179,19 +210,16 @@ class Mediator:
                 forward = parse_forward(message, family)
             except RemoteProtocolError as err:
                 raise ForwardRefused(str(err), err.problem_code) from None
-            connection_id = await queue.route_for(self.store, forward.recipient)
+            connection_id = await self.queue.route_for(forward.recipient)
             if connection_id is None:
                 raise UnknownRecipient("no recipient with that key is mediated here")
-            await queue.enqueue(
-                self.store,
-                connection_id=connection_id,
-                recipient=forward.recipient,
-                message=forward.message,
-                limits=self.limits,
-            )
+            item = await self.queue.enqueue(connection_id, forward.recipient, forward.message)
         except ForwardRefused as refused:
             log.info("refused a forward from %s: %s", client or "an unknown address", refused)
             raise refused.about(family, message) from None
+        flight = self._flights.get(connection_id)
+        if flight is not None and not self.shared:
+            flight.queued(item)  # its delivery need not read back what was just written
         self.lanes.notify(connection_id)
         return "queued"
 
@@ -204,8 +232,13 @@ class Mediator:
         return await queue.pending(self.store, connection_id, recipient=recipient, limit=limit)
 
     async def acknowledge(self, connection_id: str, ids: Sequence[str]) -> None:
-        await queue.remove(self.store, connection_id, ids)
         flight = self._flights.get(connection_id)
+        # What we delivered from this queue is known to be in it, and its size: no need to
+        # read it back to check and count it.
+        sizes = {}
+        if flight is not None:
+            sizes = {i: flight.items[i][2] for i in ids if i in flight.items}
+        await self.queue.remove(connection_id, ids, sizes)
         if flight is not None:
             for item_id in ids:
                 flight.items.pop(item_id, None)
@@ -273,7 +306,16 @@ class Mediator:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
+        await self.queue.close()
         await self.lanes.close()
+
+    def _wake(self, connection_id: str) -> None:
+        """Something may have been queued for this recipient that this process did not
+        see (another process queued it, or the clock is in doubt): read the queue."""
+        flight = self._flights.get(connection_id)
+        if flight is not None:
+            flight.synced = False
+        self.lanes.notify(connection_id)
 
     async def _sweep(self) -> None:
         """Wake the lanes of recipients connected here when something was queued for them
@@ -295,7 +337,7 @@ class Mediator:
                 if connected and now - last_all > WAKE_ALL_SECONDS:
                     last_all = now
                     for connection_id in connected:
-                        self.lanes.notify(connection_id)
+                        self._wake(connection_id)
                 elif connected and self.shared:
                     cutoff = f"{int((since - CLOCK_MARGIN) * 1e9):020d}"
                     recent = await self.store.find(
@@ -303,11 +345,11 @@ class Mediator:
                     )
                     for connection_id in {r.tags.get("connection_id") for r in recent}:
                         if connection_id in connected:
-                            self.lanes.notify(connection_id)
+                            self._wake(connection_id)
                 since = now
                 if now - last_purge > 60:
                     last_purge = now
-                    await queue.purge_expired(self.store, self.limits, now)
+                    await self.queue.purge_expired(now)
             except Exception:  # the sweeper must survive a store hiccup
                 log.exception("mediator sweep failed")
 
@@ -345,14 +387,17 @@ class Mediator:
             flight.restart()  # unacknowledged too long: the session may be dead; resend
         if flight.deliveries() >= (BACKLOG_WINDOW if flight.backlog else WINDOW):
             return False  # the next acknowledgement wakes the lane
-        items = await queue.pending(self.store, connection.id, after=flight.cursor, limit=BATCH)
-        if not items and not flight.items and flight.cursor is not None:
-            # Nothing after the cursor and nothing out: anything still queued was committed
-            # late with an earlier position (a concurrent sender, another mediator
-            # process). Start from the head again.
-            if await queue.count(self.store, connection.id):
-                flight.restart()
-                items = await queue.pending(self.store, connection.id, limit=BATCH)
+        if not flight.synced:
+            read = await queue.pending(self.store, connection.id, after=flight.cursor, limit=BATCH)
+            if not read and not flight.items and flight.cursor is not None:
+                # Nothing after the cursor and nothing out: anything still queued was
+                # committed late with an earlier position (a concurrent sender, another
+                # mediator process). Start from the head again.
+                read = await queue.pending(self.store, connection.id, limit=BATCH)
+                if read:
+                    flight.restart()
+            flight.read(read, complete=len(read) < BATCH and not self.shared)
+        items = flight.known[:BATCH]
         if not items:
             return False
         batch, size = [], 0
@@ -378,18 +423,19 @@ class Mediator:
         flight.sent += 1
         flight.backlog = len(batch) < len(items) or len(items) == BATCH
         for item in batch:
-            flight.items[item.id] = (now, flight.sent)
+            flight.items[item.id] = (now, flight.sent, item.size)
         flight.cursor = batch[-1].seq
+        del flight.known[: len(batch)]
         return True  # room in the window for more, if more is queued
 
     async def _push_raw(self, connection: ConnectionRecord, session: Any) -> bool:
         items = await queue.pending(self.store, connection.id, limit=50)
         for item in items:
             try:
-                await session.send(dumps_compact(dict(item.message)).encode("utf-8"))
+                await session.send(item.data)
             except (ConnectionError, RuntimeError, OSError):
                 return False
-            await queue.remove(self.store, connection.id, [item.id])
+            await self.queue.remove(connection.id, [item.id], {item.id: item.size})
         return len(items) == 50
 
     async def _relay(self, connection: ConnectionRecord) -> bool:
@@ -400,14 +446,12 @@ class Mediator:
         for item in items:
             try:
                 await self.agent.outbound.send(
-                    endpoint,
-                    dumps_compact(dict(item.message)).encode("utf-8"),
-                    content_type="application/didcomm-encrypted+json",
+                    endpoint, item.data, content_type="application/didcomm-encrypted+json"
                 )
             except MoiError as err:
                 log.info("relay to %s failed (%s); the message stays queued", endpoint, err)
                 return False
-            await queue.remove(self.store, connection.id, [item.id])
+            await self.queue.remove(connection.id, [item.id], {item.id: item.size})
         return len(items) == 50
 
     async def recipients(self) -> list[dict[str, Any]]:

@@ -8,16 +8,19 @@ age) turn a flood into a clear refusal instead of an exhausted disk.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from wallet.encoding import dumps_compact
-from wallet.errors import DuplicateRecord, RecordNotFound
-from wallet.storage import Store
+from wallet.errors import ConcurrentUpdate, DuplicateRecord, RecordNotFound
+from wallet.storage import Record, Store
 
 from ..errors import RemoteProtocolError
 from ..ids import SEQ
@@ -40,26 +43,39 @@ class Limits:
 class Queued:
     id: str
     connection_id: str
+    #: the recipient's route id (its key or DID, or a digest of a long one)
     recipient: str
     message: Mapping[str, Any]
     size: int
     received: float
     seq: str
+    #: the message as stored (compact JSON): what a raw push or a relay sends as it is
+    data: bytes = b""
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "connection_id": self.connection_id,
-            "recipient": self.recipient,
-            "message": dict(self.message),
-            "size": self.size,
-            "received": self.received,
-            "seq": self.seq,
-        }
 
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Queued:
-        return cls(**dict(data))
+def _item(record: Record) -> Queued:
+    """A queued message from its record: the value is the message itself, as it came in;
+    where it was queued and when are in the tags (the position is the time, in ns)."""
+    message = record.json()
+    if "seq" in message and isinstance(message.get("message"), Mapping):
+        # Queued before the value was the message itself: the record was the whole item.
+        data = dumps_compact(message["message"]).encode("utf-8")
+        return Queued(**{**message, "data": data})
+    seq = record.tags["~seq"]
+    return Queued(
+        id=record.id,
+        connection_id=record.tags["connection_id"],
+        recipient=record.tags.get("recipient", ""),
+        message=message,
+        size=len(record.value),
+        received=int(seq) / 1e9,
+        seq=seq,
+        data=record.value,
+    )
+
+
+def _size(record: Record) -> int:
+    return _item(record).size
 
 
 def _route_id(recipient: str) -> str:
@@ -109,74 +125,8 @@ async def enqueue(
     message: Mapping[str, Any],
     limits: Limits,
 ) -> Queued:
-    size = len(dumps_compact(dict(message)))
-    if size > limits.max_message_bytes:
-        raise MessageTooLarge(
-            f"the message is {size} bytes, over the limit of {limits.max_message_bytes}"
-        )
-    try:
-        return await _enqueue(store, connection_id, recipient, message, size, limits)
-    except DuplicateRecord:
-        # Two first messages for one recipient raced to create its usage counter; the
-        # loser's transaction rolled back whole, and now the counter exists.
-        return await _enqueue(store, connection_id, recipient, message, size, limits)
-
-
-async def _enqueue(
-    store: Store,
-    connection_id: str,
-    recipient: str,
-    message: Mapping[str, Any],
-    size: int,
-    limits: Limits,
-) -> Queued:
-    async with store.transaction() as tx:
-        held, used = await _usage(tx, connection_id)
-        if held >= limits.max_messages:
-            raise QueueFull(f"the recipient's queue holds {held} messages, its limit")
-        if used + size > limits.max_bytes:
-            raise QueueFull(f"the recipient's queue holds {used} bytes, at its limit")
-        item = Queued(
-            id=str(uuid.uuid4()),
-            connection_id=connection_id,
-            recipient=recipient,
-            message=message,
-            size=size,
-            received=time.time(),
-            seq=SEQ.next(),
-        )
-        await tx.add(
-            CATEGORY,
-            item.id,
-            dumps_compact(item.to_json()).encode("utf-8"),
-            {"connection_id": connection_id, "recipient": _route_id(recipient), "~seq": item.seq},
-        )
-        await _set_usage(tx, connection_id, held + 1, used + size)
-    return item
-
-
-async def _usage(tx: Store, connection_id: str) -> tuple[int, int]:
-    """(messages, bytes) queued for a connection, kept in one locked counter record so that
-    the limits hold under concurrent senders (and mediator processes) without reading the
-    whole queue for every message."""
-    try:
-        data = (await tx.get(USAGE, connection_id, for_update=True)).json()
-    except RecordNotFound:
-        # No counter yet: count what is there (nothing, unless it was lost) and create it,
-        # so that the next sender finds it to lock.
-        held = await tx.find(CATEGORY, {"connection_id": connection_id})
-        count, used = len(held), sum(r.json()["size"] for r in held)
-        await tx.add(USAGE, connection_id, _usage_value(count, used))
-        return count, used
-    return int(data["count"]), int(data["bytes"])
-
-
-def _usage_value(count: int, used: int) -> bytes:
-    return dumps_compact({"count": max(0, count), "bytes": max(0, used)}).encode("utf-8")
-
-
-async def _set_usage(tx: Store, connection_id: str, count: int, used: int) -> None:
-    await tx.update(USAGE, connection_id, _usage_value(count, used))
+    """Queue one message (a queue of one call, remembering nothing: see :class:`Queue`)."""
+    return await Queue(store, limits).enqueue(connection_id, recipient, message)
 
 
 async def pending(
@@ -195,7 +145,7 @@ async def pending(
     if after is not None:
         query["~seq"] = {"$gt": after}
     records = await store.find(CATEGORY, query, order_by="~seq", limit=limit)
-    return [Queued.from_json(r.json()) for r in records]
+    return [_item(r) for r in records]
 
 
 async def count(store: Store, connection_id: str, recipient: str | None = None) -> int:
@@ -206,35 +156,286 @@ async def count(store: Store, connection_id: str, recipient: str | None = None) 
 
 
 async def remove(store: Store, connection_id: str, ids: Sequence[str]) -> int:
-    """Remove delivered messages of this connection's queue; ids already gone are skipped
-    (an acknowledgement may come twice). An id of another recipient's queue refuses the
-    whole request and removes nothing."""
-    async with store.transaction() as tx:
-        found = []
-        for item_id in dict.fromkeys(ids):
-            try:
-                record = await tx.get(CATEGORY, item_id, for_update=True)
-            except RecordNotFound:
-                continue
-            if record.tags.get("connection_id") != connection_id:
-                raise RemoteProtocolError(
-                    "a message id in the list is not in your queue", "e.p.req.forbidden"
-                )
-            found.append(record)
-        if not found:
-            return 0
-        held, used = await _usage(tx, connection_id)
-        for record in found:
-            await tx.delete(CATEGORY, record.id)
-        freed = sum(r.json()["size"] for r in found)
-        await _set_usage(tx, connection_id, held - len(found), used - freed)
-    return len(found)
+    """Remove delivered messages of this connection's queue (see :meth:`Queue.remove`)."""
+    return await Queue(store, Limits()).remove(connection_id, ids)
 
 
 async def purge_expired(store: Store, limits: Limits, now: float) -> int:
-    cutoff = f"{int((now - limits.max_age) * 1e9):020d}"
-    old = await store.find(CATEGORY, {"~seq": {"$lt": cutoff}}, limit=1000)
-    by_connection: dict[str, list[str]] = {}
-    for record in old:
-        by_connection.setdefault(record.tags["connection_id"], []).append(record.id)
-    return sum([await remove(store, cid, ids) for cid, ids in by_connection.items()])
+    return await Queue(store, limits).purge_expired(now)
+
+
+@dataclass(frozen=True, slots=True)
+class _Usage:
+    """A recipient's usage counter as last read or written: (messages, bytes) and the
+    record's version, so that the next write can say which version it replaces."""
+
+    count: int
+    bytes: int
+    version: int
+
+
+@dataclass(slots=True)
+class _Request:
+    connection_id: str
+    recipient: str
+    message: Mapping[str, Any]
+    data: bytes
+    done: asyncio.Future[Queued]
+
+
+class Queue:
+    """One mediator process's hand on the queue. What it adds to the functions above is
+    memory, to spare the store a round trip where it can:
+
+    - forwards that arrive together are queued in one transaction (one commit, one counter
+      update per recipient), by one task that takes whatever waits when it is free;
+    - each recipient's usage counter is remembered with its version and written back
+      with ``expected_version``, instead of being read (and locked) first: the write fails
+      if anyone else — another process on a shared store, an expiry — moved it, and the
+      work is then done again with the counter read under lock;
+    - recipient routes are remembered (for a while only, when the store is shared: another
+      process may change them);
+    - an acknowledgement of messages this process delivered names their sizes
+      (``sizes``): they need not be read back to be checked and counted.
+    """
+
+    MAX_BATCH = 64
+    MAX_ROUTES = 10_000
+    #: How long a route is trusted when other processes share the store and may change it
+    ROUTE_SECONDS = 5.0
+
+    def __init__(self, store: Store, limits: Limits, *, shared: bool = True) -> None:
+        self.store = store
+        self.limits = limits
+        self.shared = shared
+        self._usage: dict[str, _Usage] = {}
+        self._routes: OrderedDict[str, tuple[str, float]] = OrderedDict()
+        self._waiting: list[_Request] = []
+        self._committer: asyncio.Task[None] | None = None
+
+    # -- routes -------------------------------------------------------------------------------
+
+    async def route_for(self, recipient: str) -> str | None:
+        now = time.monotonic()
+        known = self._routes.get(recipient)
+        if known is not None and (not self.shared or now < known[1]):
+            return known[0]
+        connection_id = await route_for(self.store, recipient)
+        if connection_id is not None:
+            self._routes[recipient] = (connection_id, now + self.ROUTE_SECONDS)
+            self._routes.move_to_end(recipient)
+            while len(self._routes) > self.MAX_ROUTES:
+                self._routes.popitem(last=False)
+        return connection_id
+
+    def forget_route(self, recipient: str) -> None:
+        self._routes.pop(recipient, None)
+
+    # -- queueing ------------------------------------------------------------------------------
+
+    async def enqueue(
+        self, connection_id: str, recipient: str, message: Mapping[str, Any]
+    ) -> Queued:
+        """Queue a message for a recipient; durable when this returns. Refusals are
+        :class:`MessageTooLarge` and :class:`QueueFull`, and queue nothing."""
+        data = dumps_compact(dict(message)).encode("utf-8")
+        if len(data) > self.limits.max_message_bytes:
+            raise MessageTooLarge(
+                f"the message is {len(data)} bytes, "
+                f"over the limit of {self.limits.max_message_bytes}"
+            )
+        done: asyncio.Future[Queued] = asyncio.get_running_loop().create_future()
+        self._waiting.append(_Request(connection_id, recipient, message, data, done))
+        if self._committer is None or self._committer.done():
+            self._committer = asyncio.create_task(self._commit_waiting(), name="mediator-queue")
+        return await done
+
+    async def _commit_waiting(self) -> None:
+        batch: list[_Request] = []
+        try:
+            while self._waiting:
+                batch = [r for r in self._waiting[: self.MAX_BATCH] if not r.done.done()]
+                del self._waiting[: self.MAX_BATCH]
+                if not batch:
+                    continue
+                try:
+                    outcomes = await self._commit(batch)
+                except Exception as err:  # a store failure: every sender of the batch hears it
+                    outcomes = [err] * len(batch)
+                for request, outcome in zip(batch, outcomes, strict=True):
+                    if request.done.done():
+                        continue  # its sender gave up waiting; what was queued stays queued
+                    if isinstance(outcome, Exception):
+                        request.done.set_exception(outcome)
+                    else:
+                        request.done.set_result(outcome)
+        finally:
+            # Cancelled (the agent stops): nobody may wait for an answer that cannot come.
+            for request in [*batch, *self._waiting]:
+                if not request.done.done():
+                    request.done.cancel()
+
+    async def _commit(self, batch: list[_Request]) -> list[Queued | Exception]:
+        try:
+            return await self._commit_once(batch, cached=True)
+        except (ConcurrentUpdate, DuplicateRecord, RecordNotFound):
+            # A counter moved under us (another process, an expiry), or two first messages
+            # for one recipient raced to create it: again, reading it under lock.
+            for request in batch:
+                self._usage.pop(request.connection_id, None)
+            return await self._commit_once(batch, cached=False)
+
+    async def _commit_once(
+        self, batch: list[_Request], *, cached: bool
+    ) -> list[Queued | Exception]:
+        limits = self.limits
+        outcomes: list[Queued | Exception] = []
+        before: dict[str, _Usage] = {}
+        held: dict[str, list[int]] = {}
+        async with self.store.transaction() as tx:
+            for request in batch:
+                connection_id = request.connection_id
+                if connection_id not in before:
+                    usage = self._usage.get(connection_id) if cached else None
+                    before[connection_id] = usage or await _read_usage(tx, connection_id)
+                    held[connection_id] = [before[connection_id].count, before[connection_id].bytes]
+                counts = held[connection_id]
+                size = len(request.data)
+                if counts[0] >= limits.max_messages:
+                    outcomes.append(
+                        QueueFull(f"the recipient's queue holds {counts[0]} messages, its limit")
+                    )
+                    continue
+                if counts[1] + size > limits.max_bytes:
+                    outcomes.append(
+                        QueueFull(f"the recipient's queue holds {counts[1]} bytes, at its limit")
+                    )
+                    continue
+                seq = SEQ.next()
+                item = Queued(
+                    id=str(uuid.uuid4()),
+                    connection_id=connection_id,
+                    recipient=_route_id(request.recipient),
+                    message=request.message,
+                    size=size,
+                    received=int(seq) / 1e9,
+                    seq=seq,
+                    data=request.data,
+                )
+                tags = {"connection_id": connection_id, "recipient": item.recipient, "~seq": seq}
+                await tx.add(CATEGORY, item.id, request.data, tags)
+                counts[0] += 1
+                counts[1] += size
+                outcomes.append(item)
+            after = {}
+            for connection_id, (held_count, held_bytes) in held.items():
+                usage = before[connection_id]
+                if (held_count, held_bytes) != (usage.count, usage.bytes):
+                    after[connection_id] = await _write_usage(
+                        tx, connection_id, usage, held_count, held_bytes
+                    )
+                else:
+                    after[connection_id] = usage
+        self._usage.update(after)
+        return outcomes
+
+    # -- taking out ----------------------------------------------------------------------------
+
+    async def remove(
+        self, connection_id: str, ids: Sequence[str], sizes: Mapping[str, int] | None = None
+    ) -> int:
+        """Remove delivered messages of this connection's queue; ids already gone are skipped
+        (an acknowledgement may come twice). An id of another recipient's queue refuses the
+        whole request and removes nothing. ``sizes`` holds ids known to be in this queue
+        (this process delivered them from it) with their sizes: they are not read first."""
+        ids = list(dict.fromkeys(ids))
+        if not ids:
+            return 0
+        try:
+            return await self._remove_once(connection_id, ids, sizes or {}, cached=True)
+        except (ConcurrentUpdate, RecordNotFound):
+            self._usage.pop(connection_id, None)
+            return await self._remove_once(connection_id, ids, sizes or {}, cached=False)
+
+    async def _remove_once(
+        self, connection_id: str, ids: list[str], sizes: Mapping[str, int], *, cached: bool
+    ) -> int:
+        async with self.store.transaction() as tx:
+            checked: dict[str, int] = {}
+            for item_id in ids:
+                if item_id in sizes:
+                    continue
+                try:
+                    record = await tx.get(CATEGORY, item_id, for_update=True)
+                except RecordNotFound:
+                    continue
+                if record.tags.get("connection_id") != connection_id:
+                    raise RemoteProtocolError(
+                        "a message id in the list is not in your queue", "e.p.req.forbidden"
+                    )
+                checked[item_id] = _size(record)
+            removed = freed = 0
+            for item_id in ids:
+                size = sizes.get(item_id, checked.get(item_id))
+                if size is None:
+                    continue
+                try:
+                    await tx.delete(CATEGORY, item_id)
+                except RecordNotFound:
+                    continue  # acknowledged already, or expired
+                removed += 1
+                freed += size
+            if not removed:
+                return 0
+            usage = (self._usage.get(connection_id) if cached else None) or await _read_usage(
+                tx, connection_id
+            )
+            after = await _write_usage(
+                tx, connection_id, usage, usage.count - removed, usage.bytes - freed
+            )
+        self._usage[connection_id] = after
+        return removed
+
+    async def purge_expired(self, now: float) -> int:
+        cutoff = f"{int((now - self.limits.max_age) * 1e9):020d}"
+        old = await self.store.find(CATEGORY, {"~seq": {"$lt": cutoff}}, limit=1000)
+        by_connection: dict[str, list[str]] = {}
+        for record in old:
+            by_connection.setdefault(record.tags["connection_id"], []).append(record.id)
+        return sum([await self.remove(cid, ids) for cid, ids in by_connection.items()])
+
+    async def close(self) -> None:
+        """Let the forwards already taken be queued."""
+        if self._committer is not None:
+            with contextlib.suppress(Exception):
+                await self._committer
+
+
+async def _read_usage(tx: Store, connection_id: str) -> _Usage:
+    """A connection's (messages, bytes) queued, kept in one counter record so that the
+    limits hold under concurrent senders (and mediator processes) without reading the
+    whole queue for every message. Read under lock."""
+    try:
+        record = await tx.get(USAGE, connection_id, for_update=True)
+    except RecordNotFound:
+        # No counter yet: count what is there (nothing, unless it was lost) and create it,
+        # so that the next sender finds it to lock.
+        held = await tx.find(CATEGORY, {"connection_id": connection_id})
+        count, used = len(held), sum(_size(r) for r in held)
+        made = await tx.add(USAGE, connection_id, _usage_value(count, used))
+        return _Usage(count, used, made.version)
+    data = record.json()
+    return _Usage(int(data["count"]), int(data["bytes"]), record.version)
+
+
+def _usage_value(count: int, used: int) -> bytes:
+    return dumps_compact({"count": max(0, count), "bytes": max(0, used)}).encode("utf-8")
+
+
+async def _write_usage(
+    tx: Store, connection_id: str, usage: _Usage, count: int, used: int
+) -> _Usage:
+    record = await tx.update(
+        USAGE, connection_id, _usage_value(count, used), expected_version=usage.version
+    )
+    return _Usage(max(0, count), max(0, used), record.version)
