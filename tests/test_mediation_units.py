@@ -4,6 +4,7 @@ rate limiter; refusals and their problem reports; the live-delivery window."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from collections.abc import AsyncIterator
@@ -286,6 +287,60 @@ async def test_routes_belong_to_one_connection(store: Any) -> None:
     assert await queue.route_for(store, VERKEY) is None
 
 
+async def test_forwards_arriving_together_share_a_transaction_and_the_limits(store: Any) -> None:
+    mine = queue.Queue(store, queue.Limits(max_messages=5), shared=False)
+    outcomes = await asyncio.gather(
+        *(mine.enqueue("c", "r", {"n": n}) for n in range(8)), return_exceptions=True
+    )
+    taken = [o for o in outcomes if isinstance(o, queue.Queued)]
+    assert len(taken) == 5 and all(isinstance(o, QueueFull) for o in outcomes[5:])
+    assert [i.message["n"] for i in await queue.pending(store, "c")] == [0, 1, 2, 3, 4]
+    assert [i.seq for i in taken] == sorted(i.seq for i in taken)
+    assert await _usage(store, "c") == {"count": 5, "bytes": sum(i.size for i in taken)}
+
+
+async def test_a_remembered_counter_that_moved_is_read_again(store: Any) -> None:
+    limits = queue.Limits(max_messages=3)
+    mine = queue.Queue(store, limits, shared=False)
+    first = await mine.enqueue("c", "r", {"n": 1})  # remembered: count 1
+    # Another process (or an expiry) moves the counter behind this one's back.
+    await queue.enqueue(store, connection_id="c", recipient="r", message={"n": 2}, limits=limits)
+    await mine.enqueue("c", "r", {"n": 3})
+    with pytest.raises(QueueFull):
+        await mine.enqueue("c", "r", {"n": 4})
+    assert await queue.remove(store, "c", [first.id]) == 1
+    # An acknowledgement of what this process delivered: no read back, and a repeat of it
+    # (or of an id another process removed meanwhile) counts nothing.
+    held = await queue.pending(store, "c")
+    assert await mine.remove("c", [held[0].id], {held[0].id: held[0].size}) == 1
+    assert await mine.remove("c", [held[0].id], {held[0].id: held[0].size}) == 0
+    assert await _usage(store, "c") == {"count": 1, "bytes": held[1].size}
+
+
+async def test_messages_queued_in_the_earlier_record_shape_are_still_served(store: Any) -> None:
+    old = {
+        "id": "old-1",
+        "connection_id": "c",
+        "recipient": "r",
+        "message": INNER,
+        "size": 77,
+        "received": 1.0,
+        "seq": "00000000000000000001",
+    }
+    tags = {"connection_id": "c", "recipient": "r", "~seq": old["seq"]}
+    await store.add(queue.CATEGORY, "old-1", json.dumps(old).encode(), tags)
+    await store.add(queue.USAGE, "c", b'{"count":1,"bytes":77}')
+    new = await queue.enqueue(
+        store, connection_id="c", recipient="r", message=INNER, limits=queue.Limits()
+    )
+    first, second = await queue.pending(store, "c")
+    assert (first.id, first.message, first.size) == ("old-1", INNER, 77)
+    assert json.loads(first.data) == json.loads(second.data) == INNER
+    assert second.id == new.id and second.size == len(second.data)
+    assert await queue.remove(store, "c", ["old-1", new.id]) == 2
+    assert await _usage(store, "c") == {"count": 0, "bytes": 0}
+
+
 # -- the live-delivery window --------------------------------------------------------------------
 
 
@@ -297,6 +352,30 @@ def test_the_window_counts_deliveries_and_resends_after_silence() -> None:
     assert flight.overdue(100.0 + IN_FLIGHT_SECONDS)
     flight.restart()
     assert flight.cursor is None and flight.items == {}
+
+
+def _queued(seq: int) -> queue.Queued:
+    return queue.Queued(str(seq), "c", "r", {}, 1, 0.0, f"{seq:020d}")
+
+
+def test_a_flight_remembers_what_was_queued_here_without_repeating_a_read() -> None:
+    flight = Flight()
+    flight.queued(_queued(1))  # queued while the store is being read
+    flight.read([_queued(1)], complete=True)  # the read saw it too: once only
+    assert [k.id for k in flight.known] == ["1"] and flight.synced
+    flight.read([_queued(1)], complete=True)
+    flight.queued(_queued(2))
+    flight.queued(_queued(2))  # the one a later read already had
+    assert [k.id for k in flight.known] == ["1", "2"]
+    flight.cursor = "00000000000000000002"
+    del flight.known[:2]
+    flight.queued(_queued(2))  # sent already
+    flight.queued(_queued(3))
+    assert [k.id for k in flight.known] == ["3"]
+    flight.restart()  # resend from the head: the store is read again
+    assert not flight.synced
+    flight.read([_queued(n) for n in (1, 2, 3)], complete=False)
+    assert [k.id for k in flight.known] == ["1", "2", "3"] and not flight.synced
 
 
 async def test_a_live_recipient_hears_a_status_only_when_its_queue_empties(store: Any) -> None:
