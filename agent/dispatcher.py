@@ -97,6 +97,9 @@ class Dispatcher:
         self._handled: OrderedDict[str, None] = OrderedDict()
         self._backlog: set[str] = set()
         self._lane_locks = KeyedLock()
+        self._committing = False  # a transaction of commit() is under way
+        self._queued: list[_Commit] = []  # commits waiting for the next transaction
+        self._committer: asyncio.Task[None] | None = None
         #: called after an item is handled: (item, connection id, effects committed)
         self.on_handled: Callable[[inbox.InboxItem, str | None, list[Effect]], None] | None = None
 
@@ -118,6 +121,8 @@ class Dispatcher:
 
     async def close(self) -> None:
         await self.lanes.close()
+        if self._committer is not None and not self._committer.done():
+            await asyncio.wait({self._committer})
 
     # -- handling ---------------------------------------------------------------------------
 
@@ -350,37 +355,132 @@ class Dispatcher:
         done: inbox.InboxItem | None = None,
         new: bool = False,
     ) -> list[events.Event]:
-        """Apply effects in one transaction; wake the outbox and publish events after it."""
-        appended: list[events.Event] = []
-        queued: list[outbox.OutboxItem] = []
+        """Apply effects in one transaction; wake the outbox and publish events after it.
+
+        Group commit: while one transaction runs, commits that come meanwhile (other lanes,
+        admin requests) wait and then go together in the next one, so that a burst pays the
+        transaction's fixed cost (BEGIN, COMMIT, the writer lock) once. Each caller returns
+        only once its own effects are committed, and a batch that fails is retried one
+        commit at a time, so every caller gets its own outcome, as if it had been alone.
+        """
+        request = _Commit(effects, done, new)
+        if self._committing:
+            request.future = asyncio.get_running_loop().create_future()
+            self._queued.append(request)
+            return await request.future
+        self._committing = True
+        try:
+            return await self._commit_one(request)
+        finally:
+            self._pass_on()
+
+    def _pass_on(self) -> None:
+        """After a transaction: commits queued meanwhile go next, together, in a task of
+        their own (no caller's cancellation can then undo the others' work)."""
+        if self._queued:
+            self._committer = asyncio.create_task(self._commit_queued(), name="group-commit")
+        else:
+            self._committing = False
+
+    async def _commit_queued(self) -> None:
+        batch: list[_Commit] = []
+        try:
+            while self._queued:
+                # A caller that gave up before its turn keeps its effects out, as before.
+                batch = [r for r in self._queued if r.future is not None and not r.future.done()]
+                self._queued = []
+                try:
+                    written = await self._write_all(batch) if len(batch) > 1 else None
+                except Exception:
+                    written = None  # one of them failed: each alone, for its own outcome
+                if written is None:
+                    for request in batch:
+                        await self._settle(request)
+                else:
+                    for request, appended in zip(batch, self._after(batch, written), strict=True):
+                        _resolve(request, appended)
+                batch = []
+        finally:
+            # Only when cancelled (the loop is going away): nobody is left to commit them.
+            for request in [*batch, *self._queued]:
+                if request.future is not None and not request.future.done():
+                    request.future.cancel()
+            self._queued = []
+            self._committing = False
+
+    async def _settle(self, request: _Commit) -> None:
+        try:
+            appended = await self._commit_one(request)
+        except Exception as err:
+            if request.future is not None and not request.future.done():
+                request.future.set_exception(err)
+            return
+        _resolve(request, appended)
+
+    async def _commit_one(self, request: _Commit) -> list[events.Event]:
+        return self._after([request], await self._write_all([request]))[0]
+
+    async def _write_all(self, batch: list[_Commit]) -> list[_Written]:
+        """One transaction for the batch, each commit's effects in order."""
         async with self.store.transaction() as tx:
-            for effect in effects:
-                if isinstance(effect, Save):
-                    await _upsert(tx, effect)
-                elif isinstance(effect, Delete):
-                    with contextlib.suppress(RecordNotFound):
-                        await tx.delete(effect.category, effect.id)
-                elif isinstance(effect, Send):
-                    queued.append(
-                        await outbox.enqueue(tx, effect.connection_id, effect.message.to_json())
-                    )
-                elif isinstance(effect, Emit):
-                    appended.append(await events.append(tx, effect.topic, effect.payload))
-            if done is not None and new:
-                # Handled as it arrived: the inbox record is written here, already done (a
-                # duplicate raises DuplicateRecord and rolls back everything above).
-                await tx.add(inbox.CATEGORY, done.id, inbox.encode(done), done.tags())
-            elif done is not None:
-                await tx.update(inbox.CATEGORY, done.id, inbox.encode(done), done.tags())
-        for effect in effects:
-            if isinstance(effect, Save) and effect.category == "connection":
-                self.connections.remember(ConnectionRecord.from_json(effect.value))
-            elif isinstance(effect, Delete) and effect.category == "connection":
-                self.connections.forget(effect.id)
-        for item in queued:
-            self.outbox.submit(item)
-        self.bus.publish(appended)
-        return appended
+            return [await _write(tx, request) for request in batch]
+
+    def _after(self, batch: list[_Commit], written: list[_Written]) -> list[list[events.Event]]:
+        """Once committed, in order: caches, outbox lanes, subscribers."""
+        for request, (published, items) in zip(batch, written, strict=True):
+            for effect in request.effects:
+                if isinstance(effect, Save) and effect.category == "connection":
+                    self.connections.remember(ConnectionRecord.from_json(effect.value))
+                elif isinstance(effect, Delete) and effect.category == "connection":
+                    self.connections.forget(effect.id)
+            for item in items:
+                self.outbox.submit(item)
+            self.bus.publish(published)
+        return [published for published, _ in written]
+
+
+class _Commit:
+    """One caller's effects (and inbox item) on their way into a transaction."""
+
+    __slots__ = ("done", "effects", "future", "new")
+
+    def __init__(self, effects: Sequence[Effect], done: inbox.InboxItem | None, new: bool):
+        self.effects = effects
+        self.done = done
+        self.new = new
+        self.future: asyncio.Future[list[events.Event]] | None = None
+
+
+def _resolve(request: _Commit, appended: list[events.Event]) -> None:
+    if request.future is not None and not request.future.done():
+        request.future.set_result(appended)
+
+
+#: What one commit wrote: the events appended and the outbox items queued.
+_Written = tuple[list[events.Event], list[outbox.OutboxItem]]
+
+
+async def _write(tx: Store, request: _Commit) -> _Written:
+    appended: list[events.Event] = []
+    queued: list[outbox.OutboxItem] = []
+    for effect in request.effects:
+        if isinstance(effect, Save):
+            await _upsert(tx, effect)
+        elif isinstance(effect, Delete):
+            with contextlib.suppress(RecordNotFound):
+                await tx.delete(effect.category, effect.id)
+        elif isinstance(effect, Send):
+            queued.append(await outbox.enqueue(tx, effect.connection_id, effect.message.to_json()))
+        elif isinstance(effect, Emit):
+            appended.append(await events.append(tx, effect.topic, effect.payload))
+    done = request.done
+    if done is not None and request.new:
+        # Handled as it arrived: the inbox record is written here, already done (a
+        # duplicate raises DuplicateRecord and rolls back everything above).
+        await tx.add(inbox.CATEGORY, done.id, inbox.encode(done), done.tags())
+    elif done is not None:
+        await tx.update(inbox.CATEGORY, done.id, inbox.encode(done), done.tags())
+    return appended, queued
 
 
 async def _upsert(tx: Store, effect: Save) -> None:
