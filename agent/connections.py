@@ -8,6 +8,7 @@ to send to.
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 import uuid
 from collections import OrderedDict
@@ -24,9 +25,12 @@ from wallet.storage import Store
 CATEGORY = "connection"
 
 
+@functools.lru_cache(maxsize=4096)
 def canonical_did(did: str) -> str:
     """The form a DID is filed under: a did:peer:4 long form by its short form, so that a
     peer may use either."""
+    # Cached: a pure function of the string, asked several times for every message (sender,
+    # recipient, the connection lookup), and a long form costs a hash and a decoding.
     if did.startswith("did:peer:4") and ":" in did[len("did:peer:4") :]:
         with contextlib.suppress(MoiError):
             return long_to_short(did)
