@@ -166,12 +166,16 @@ def _assert_problem(body: Any, family: Family, code: str, thread: str) -> None:
         assert report["pthid"] == thread
 
 
-async def _snapshot(mediator: Agent) -> list[tuple[str, str]]:
-    """Every queued item (id, connection), and the usage counters: the whole queue state."""
+async def _snapshot(mediator: Agent) -> list[tuple[str, Any]]:
+    """Every queued item (id, connection), and the usage each connection's limits see (and
+    its counter record, on a shared store): the whole queue state."""
     items = await mediator.store.find(queue.CATEGORY)
+    held = sorted({r.tags["connection_id"] for r in items})
     usage = await mediator.store.find(queue.USAGE)
-    return sorted((r.id, r.tags["connection_id"]) for r in items) + sorted(
-        (r.id, r.value.decode()) for r in usage
+    return (
+        sorted((r.id, r.tags["connection_id"]) for r in items)
+        + [(c, await mediator.mediator.queue.usage(c)) for c in held]
+        + sorted((r.id, r.value.decode()) for r in usage)
     )
 
 
@@ -248,8 +252,7 @@ async def test_a_flood_from_one_address_is_rate_limited(
         assert int(headers["Retry-After"]) >= 1
         _assert_problem(body, family, "e.p.req.rate-limited", forward_id)
     assert await queue.count(mediator.store, served) == len(accepted)
-    usage = json.loads((await mediator.store.get(queue.USAGE, served)).value)
-    assert usage["count"] == len(accepted)
+    assert (await mediator.mediator.queue.usage(served))[0] == len(accepted)
 
 
 @pytest.mark.parametrize("family", FAMILIES)

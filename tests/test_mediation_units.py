@@ -287,8 +287,11 @@ async def test_routes_belong_to_one_connection(store: Any) -> None:
     assert await queue.route_for(store, VERKEY) is None
 
 
-async def test_forwards_arriving_together_share_a_transaction_and_the_limits(store: Any) -> None:
-    mine = queue.Queue(store, queue.Limits(max_messages=5), shared=False)
+@pytest.mark.parametrize("shared", [False, True], ids=["own-store", "shared-store"])
+async def test_forwards_arriving_together_share_a_transaction_and_the_limits(
+    store: Any, shared: bool
+) -> None:
+    mine = queue.Queue(store, queue.Limits(max_messages=5), shared=shared)
     outcomes = await asyncio.gather(
         *(mine.enqueue("c", "r", {"n": n}) for n in range(8)), return_exceptions=True
     )
@@ -296,12 +299,19 @@ async def test_forwards_arriving_together_share_a_transaction_and_the_limits(sto
     assert len(taken) == 5 and all(isinstance(o, QueueFull) for o in outcomes[5:])
     assert [i.message["n"] for i in await queue.pending(store, "c")] == [0, 1, 2, 3, 4]
     assert [i.seq for i in taken] == sorted(i.seq for i in taken)
-    assert await _usage(store, "c") == {"count": 5, "bytes": sum(i.size for i in taken)}
+    assert await mine.usage("c") == (5, sum(i.size for i in taken))
+    assert await mine.remove("c", [taken[0].id]) == 1
+    assert await mine.usage("c") == (4, sum(i.size for i in taken[1:]))
+    # A process starting on this queue counts what it holds.
+    assert await queue.Queue(store, queue.Limits(), shared=shared).usage("c") == (
+        4,
+        sum(i.size for i in taken[1:]),
+    )
 
 
 async def test_a_remembered_counter_that_moved_is_read_again(store: Any) -> None:
     limits = queue.Limits(max_messages=3)
-    mine = queue.Queue(store, limits, shared=False)
+    mine = queue.Queue(store, limits, shared=True)
     first = await mine.enqueue("c", "r", {"n": 1})  # remembered: count 1
     # Another process (or an expiry) moves the counter behind this one's back.
     await queue.enqueue(store, connection_id="c", recipient="r", message={"n": 2}, limits=limits)
@@ -309,12 +319,25 @@ async def test_a_remembered_counter_that_moved_is_read_again(store: Any) -> None
     with pytest.raises(QueueFull):
         await mine.enqueue("c", "r", {"n": 4})
     assert await queue.remove(store, "c", [first.id]) == 1
-    # An acknowledgement of what this process delivered: no read back, and a repeat of it
-    # (or of an id another process removed meanwhile) counts nothing.
     held = await queue.pending(store, "c")
     assert await mine.remove("c", [held[0].id], {held[0].id: held[0].size}) == 1
-    assert await mine.remove("c", [held[0].id], {held[0].id: held[0].size}) == 0
     assert await _usage(store, "c") == {"count": 1, "bytes": held[1].size}
+
+
+@pytest.mark.parametrize("shared", [False, True], ids=["own-store", "shared-store"])
+async def test_an_acknowledgement_by_known_size_counts_once(store: Any, shared: bool) -> None:
+    mine = queue.Queue(store, queue.Limits(), shared=shared)
+    a, b, c = [await mine.enqueue("me", "r", {"n": n}) for n in range(3)]
+    theirs = await mine.enqueue("them", "s", {})
+    sizes = {a.id: a.size, b.id: b.size}  # delivered by this process: not read back
+    assert await mine.remove("me", [a.id, b.id], sizes) == 2
+    # A repeat, or an id another process removed meanwhile, counts nothing.
+    assert await mine.remove("me", [a.id, b.id], sizes) == 0
+    with pytest.raises(RemoteProtocolError, match="not in your queue"):
+        await mine.remove("me", [c.id, theirs.id])  # read back: another's refuses all
+    assert await mine.usage("me") == (1, c.size)
+    assert await mine.remove("me", [c.id, c.id, "unknown"]) == 1
+    assert await mine.usage("me") == (0, 0) and await queue.count(store, "me") == 0
 
 
 async def test_messages_queued_in_the_earlier_record_shape_are_still_served(store: Any) -> None:

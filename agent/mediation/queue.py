@@ -185,14 +185,20 @@ class _Request:
 
 class Queue:
     """One mediator process's hand on the queue. What it adds to the functions above is
-    memory, to spare the store a round trip where it can:
+    memory, to spare the store round trips:
 
-    - forwards that arrive together are queued in one transaction (one commit, one counter
-      update per recipient), by one task that takes whatever waits when it is free;
-    - each recipient's usage counter is remembered with its version and written back
-      with ``expected_version``, instead of being read (and locked) first: the write fails
-      if anyone else — another process on a shared store, an expiry — moved it, and the
-      work is then done again with the counter read under lock;
+    - forwards that arrive together are queued in one transaction, by one task that takes
+      whatever waits whenever it is free;
+    - on a store of its own (``shared=False``: SQLite; this process alone writes the
+      queue), each recipient's usage (messages, bytes) is counted in memory — read from
+      the queue once, then kept as messages come and go — so that a forward is one
+      autocommitted write and an acknowledgement its deletes. The limits are as exact as
+      the queue: a crash loses only the count, which the next start reads again;
+    - on a shared store (PostgreSQL, several processes), the limits hold across processes
+      by one counter record per recipient, updated in the transaction that queues or
+      removes. It is remembered with its version and written back with
+      ``expected_version`` instead of being read under lock first; if anyone else moved
+      it, the work is done again with the counter read under lock;
     - recipient routes are remembered (for a while only, when the store is shared: another
       process may change them);
     - an acknowledgement of messages this process delivered names their sizes
@@ -208,7 +214,11 @@ class Queue:
         self.store = store
         self.limits = limits
         self.shared = shared
+        #: a shared store: usage counters as last read or written here
         self._usage: dict[str, _Usage] = {}
+        #: a store of our own: (messages, bytes) queued per connection, counted here
+        self._counted: dict[str, list[int]] = {}
+        self._counting = asyncio.Lock()
         self._routes: OrderedDict[str, tuple[str, float]] = OrderedDict()
         self._waiting: list[_Request] = []
         self._committer: asyncio.Task[None] | None = None
@@ -276,66 +286,98 @@ class Queue:
                     request.done.cancel()
 
     async def _commit(self, batch: list[_Request]) -> list[Queued | Exception]:
+        if not self.shared:
+            return await self._commit_alone(batch)
         try:
-            return await self._commit_once(batch, cached=True)
+            return await self._commit_shared(batch, cached=True)
         except (ConcurrentUpdate, DuplicateRecord, RecordNotFound):
             # A counter moved under us (another process, an expiry), or two first messages
             # for one recipient raced to create it: again, reading it under lock.
             for request in batch:
                 self._usage.pop(request.connection_id, None)
-            return await self._commit_once(batch, cached=False)
+            return await self._commit_shared(batch, cached=False)
 
-    async def _commit_once(
+    def _admit(self, request: _Request, counts: list[int]) -> Queued | Exception:
+        """The queued item, or the refusal, for one request; ``counts`` (messages, bytes)
+        held for its recipient so far, counting it in when admitted."""
+        size = len(request.data)
+        if counts[0] >= self.limits.max_messages:
+            return QueueFull(f"the recipient's queue holds {counts[0]} messages, its limit")
+        if counts[1] + size > self.limits.max_bytes:
+            return QueueFull(f"the recipient's queue holds {counts[1]} bytes, at its limit")
+        counts[0] += 1
+        counts[1] += size
+        seq = SEQ.next()
+        return Queued(
+            id=str(uuid.uuid4()),
+            connection_id=request.connection_id,
+            recipient=_route_id(request.recipient),
+            message=request.message,
+            size=size,
+            received=int(seq) / 1e9,
+            seq=seq,
+            data=request.data,
+        )
+
+    async def _commit_alone(self, batch: list[_Request]) -> list[Queued | Exception]:
+        """This process alone writes the queue: the usage is counted in memory (read from
+        the queue once per recipient), and one message is one autocommitted write."""
+        counts = {}
+        for request in batch:
+            if request.connection_id not in counts:
+                counts[request.connection_id] = list(await self._held(request.connection_id))
+        outcomes = [self._admit(r, counts[r.connection_id]) for r in batch]
+        items = [o for o in outcomes if isinstance(o, Queued)]
+        if len(items) == 1:
+            await self.store.add(CATEGORY, items[0].id, items[0].data, _tags(items[0]))
+        elif items:
+            async with self.store.transaction() as tx:
+                for item in items:
+                    await tx.add(CATEGORY, item.id, item.data, _tags(item))
+        for item in items:
+            held = self._counted[item.connection_id]
+            held[0] += 1
+            held[1] += item.size
+        return outcomes
+
+    async def _held(self, connection_id: str) -> list[int]:
+        """(messages, bytes) queued for a connection, as this process counts them."""
+        held = self._counted.get(connection_id)
+        if held is None:
+            async with self._counting:
+                held = self._counted.get(connection_id)
+                if held is None:
+                    # Nothing is queued or removed for a connection before it is counted
+                    # (both wait here), so the count cannot miss a change.
+                    records = await self.store.find(CATEGORY, {"connection_id": connection_id})
+                    held = [len(records), sum(_size(r) for r in records)]
+                    self._counted[connection_id] = held
+        return held
+
+    async def _commit_shared(
         self, batch: list[_Request], *, cached: bool
     ) -> list[Queued | Exception]:
-        limits = self.limits
         outcomes: list[Queued | Exception] = []
         before: dict[str, _Usage] = {}
-        held: dict[str, list[int]] = {}
+        counts: dict[str, list[int]] = {}
         async with self.store.transaction() as tx:
             for request in batch:
                 connection_id = request.connection_id
                 if connection_id not in before:
                     usage = self._usage.get(connection_id) if cached else None
-                    before[connection_id] = usage or await _read_usage(tx, connection_id)
-                    held[connection_id] = [before[connection_id].count, before[connection_id].bytes]
-                counts = held[connection_id]
-                size = len(request.data)
-                if counts[0] >= limits.max_messages:
-                    outcomes.append(
-                        QueueFull(f"the recipient's queue holds {counts[0]} messages, its limit")
-                    )
-                    continue
-                if counts[1] + size > limits.max_bytes:
-                    outcomes.append(
-                        QueueFull(f"the recipient's queue holds {counts[1]} bytes, at its limit")
-                    )
-                    continue
-                seq = SEQ.next()
-                item = Queued(
-                    id=str(uuid.uuid4()),
-                    connection_id=connection_id,
-                    recipient=_route_id(request.recipient),
-                    message=request.message,
-                    size=size,
-                    received=int(seq) / 1e9,
-                    seq=seq,
-                    data=request.data,
-                )
-                tags = {"connection_id": connection_id, "recipient": item.recipient, "~seq": seq}
-                await tx.add(CATEGORY, item.id, request.data, tags)
-                counts[0] += 1
-                counts[1] += size
-                outcomes.append(item)
+                    usage = usage or await _read_usage(tx, connection_id)
+                    before[connection_id] = usage
+                    counts[connection_id] = [usage.count, usage.bytes]
+                outcome = self._admit(request, counts[connection_id])
+                if isinstance(outcome, Queued):
+                    await tx.add(CATEGORY, outcome.id, outcome.data, _tags(outcome))
+                outcomes.append(outcome)
             after = {}
-            for connection_id, (held_count, held_bytes) in held.items():
+            for connection_id, (count, used) in counts.items():
                 usage = before[connection_id]
-                if (held_count, held_bytes) != (usage.count, usage.bytes):
-                    after[connection_id] = await _write_usage(
-                        tx, connection_id, usage, held_count, held_bytes
-                    )
-                else:
-                    after[connection_id] = usage
+                if (count, used) != (usage.count, usage.bytes):
+                    usage = await _write_usage(tx, connection_id, usage, count, used)
+                after[connection_id] = usage
         self._usage.update(after)
         return outcomes
 
@@ -351,40 +393,46 @@ class Queue:
         ids = list(dict.fromkeys(ids))
         if not ids:
             return 0
+        if not self.shared:
+            return await self._remove_alone(connection_id, ids, sizes or {})
         try:
-            return await self._remove_once(connection_id, ids, sizes or {}, cached=True)
+            return await self._remove_shared(connection_id, ids, sizes or {}, cached=True)
         except (ConcurrentUpdate, RecordNotFound):
             self._usage.pop(connection_id, None)
-            return await self._remove_once(connection_id, ids, sizes or {}, cached=False)
+            return await self._remove_shared(connection_id, ids, sizes or {}, cached=False)
 
-    async def _remove_once(
+    async def _remove_alone(
+        self, connection_id: str, ids: list[str], sizes: Mapping[str, int]
+    ) -> int:
+        held = await self._held(connection_id)
+        known = await _check(self.store, connection_id, ids, sizes, lock=False)
+        removed = freed = 0
+        if len(known) == 1:
+            # One message: one autocommitted delete. Several share one transaction, which
+            # costs two more round trips but writes the pages they share once.
+            ((item_id, size),) = known.items()
+            if await _delete(self.store, item_id):
+                removed, freed = 1, size
+        elif known:
+            async with self.store.transaction() as tx:
+                for item_id, size in known.items():
+                    if await _delete(tx, item_id):
+                        removed += 1
+                        freed += size
+        held[0] = max(0, held[0] - removed)
+        held[1] = max(0, held[1] - freed)
+        return removed
+
+    async def _remove_shared(
         self, connection_id: str, ids: list[str], sizes: Mapping[str, int], *, cached: bool
     ) -> int:
         async with self.store.transaction() as tx:
-            checked: dict[str, int] = {}
-            for item_id in ids:
-                if item_id in sizes:
-                    continue
-                try:
-                    record = await tx.get(CATEGORY, item_id, for_update=True)
-                except RecordNotFound:
-                    continue
-                if record.tags.get("connection_id") != connection_id:
-                    raise RemoteProtocolError(
-                        "a message id in the list is not in your queue", "e.p.req.forbidden"
-                    )
-                checked[item_id] = _size(record)
+            known = await _check(tx, connection_id, ids, sizes, lock=True)
             removed = freed = 0
-            for item_id in ids:
-                size = sizes.get(item_id, checked.get(item_id))
-                if size is None:
-                    continue
-                try:
-                    await tx.delete(CATEGORY, item_id)
-                except RecordNotFound:
-                    continue  # acknowledged already, or expired
-                removed += 1
-                freed += size
+            for item_id, size in known.items():
+                if await _delete(tx, item_id):
+                    removed += 1
+                    freed += size
             if not removed:
                 return 0
             usage = (self._usage.get(connection_id) if cached else None) or await _read_usage(
@@ -395,6 +443,14 @@ class Queue:
             )
         self._usage[connection_id] = after
         return removed
+
+    async def usage(self, connection_id: str) -> tuple[int, int]:
+        """(messages, bytes) queued for a connection, as the limits see them."""
+        if not self.shared:
+            return tuple(await self._held(connection_id))  # type: ignore[return-value]
+        async with self.store.transaction() as tx:
+            usage = await _read_usage(tx, connection_id)
+        return usage.count, usage.bytes
 
     async def purge_expired(self, now: float) -> int:
         cutoff = f"{int((now - self.limits.max_age) * 1e9):020d}"
@@ -409,6 +465,41 @@ class Queue:
         if self._committer is not None:
             with contextlib.suppress(Exception):
                 await self._committer
+
+
+def _tags(item: Queued) -> dict[str, str]:
+    return {"connection_id": item.connection_id, "recipient": item.recipient, "~seq": item.seq}
+
+
+async def _check(
+    store: Store, connection_id: str, ids: list[str], sizes: Mapping[str, int], *, lock: bool
+) -> dict[str, int]:
+    """The sizes of the listed messages that are in this connection's queue: those in
+    ``sizes`` as they are, the others read (under lock in a shared store's transaction).
+    One of another connection's queue refuses them all."""
+    known: dict[str, int] = {}
+    for item_id in ids:
+        if item_id in sizes:
+            known[item_id] = sizes[item_id]
+            continue
+        try:
+            record = await store.get(CATEGORY, item_id, for_update=lock)
+        except RecordNotFound:
+            continue  # acknowledged already, or never queued
+        if record.tags.get("connection_id") != connection_id:
+            raise RemoteProtocolError(
+                "a message id in the list is not in your queue", "e.p.req.forbidden"
+            )
+        known[item_id] = _size(record)
+    return known
+
+
+async def _delete(store: Store, item_id: str) -> bool:
+    try:
+        await store.delete(CATEGORY, item_id)
+    except RecordNotFound:
+        return False  # acknowledged already (twice, or by another process), or expired
+    return True
 
 
 async def _read_usage(tx: Store, connection_id: str) -> _Usage:
