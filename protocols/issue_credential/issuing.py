@@ -8,6 +8,8 @@ JWT formats go through the wallet's issuer, which mints their ids and times.
 
 from __future__ import annotations
 
+import contextlib
+import weakref
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,9 +36,24 @@ ISSUER_CATEGORY = "credential-issuer"
 ISSUER_RECORD = "default"
 
 
+#: Each wallet's issuer DID once read or made. The record is written once and never changed
+#: (a concurrent maker reads the first one back), so an offer need not read it again.
+_ISSUERS: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
+
+
 async def default_issuer(wallet: Any) -> str:
     """The agent's issuer DID: a did:key made on first use and kept, so that everyone this
     agent issues to sees one issuer (pairwise DIDs would make every credential a stranger's)."""
+    known = _ISSUERS.get(wallet)
+    if known is not None:
+        return known
+    did = await _stored_issuer(wallet)
+    with contextlib.suppress(TypeError):  # a wallet that is not weak-referenceable: no cache
+        _ISSUERS[wallet] = did
+    return did
+
+
+async def _stored_issuer(wallet: Any) -> str:
     store = wallet.store
     try:
         return str((await store.get(ISSUER_CATEGORY, ISSUER_RECORD)).json()["did"])
