@@ -227,3 +227,92 @@ def _parse(definition: dict[str, Any]) -> Any:
     from wallet.credentials.pex import PresentationDefinition
 
     return PresentationDefinition.parse(definition)
+
+
+# -- one match per descriptor is enough (preselect(first=True)) ------------------------------
+
+
+async def _degrees(tmp_path: Path, misses: int, hits: int) -> tuple[Wallet, Holder]:
+    """A holder with ``misses`` credentials the DEGREE query selects but its field refuses
+    (no degree), then ``hits`` that answer it, in that order of storing."""
+    iw = await Wallet.create(f"sqlite://{tmp_path}/i.db", passphrase="i", kdf="argon2id-test")
+    hw = await Wallet.create(f"sqlite://{tmp_path}/h.db", passphrase="h", kdf="argon2id-test")
+    issuer, did = await iw.create_did("key"), await hw.create_did("peer2")
+    issued = await issue_credential(
+        iw, issuer=issuer, subject=did, format="di-jcs", claims={"degree": "BSc"},
+        types=["UniversityDegreeCredential"],
+    )  # fmt: skip
+    await iw.close()
+    holder = Holder(hw)
+    template = await holder.store(issued.serialize())
+    record = await hw.store.get(CATEGORY, template.id)
+    await hw.store.delete(CATEGORY, template.id)
+    value = json.loads(record.value)
+    value["credential"]["credentialSubject"].pop("degree")
+    miss = json.dumps(value).encode()
+    async with hw.store.transaction() as tx:
+        for n in range(misses):
+            await tx.add(CATEGORY, f"urn:uuid:miss-{n}", miss, record.tags)
+        for n in range(hits):
+            await tx.add(CATEGORY, f"urn:uuid:hit-{n}", record.value, record.tags)
+    return hw, holder
+
+
+def _count_reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    reads = [0]
+    original = StoredCredential.from_record.__func__  # type: ignore[attr-defined]
+
+    def counting(cls: type[StoredCredential], record: Any) -> StoredCredential:
+        reads[0] += 1
+        return original(cls, record)
+
+    monkeypatch.setattr(holder_module.StoredCredential, "from_record", classmethod(counting))
+    return reads
+
+
+async def test_first_match_stops_reading(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    wallet, holder = await _degrees(tmp_path, misses=0, hits=40)
+    reads = _count_reads(monkeypatch)
+    kept: dict[str, StoredCredential] = {}
+    first = await holder.preselect(DEGREE, first=True, held=kept)
+    assert reads[0] == holder_module.PRESELECT_PAGE  # one page of 40 candidates
+    assert set(kept) == {f"urn:uuid:hit-{n}" for n in range(holder_module.PRESELECT_PAGE)}
+    everything = await holder.preselect(DEGREE)
+    assert len(everything.matches["degree"]) == 40
+    # The same credential is picked as when every candidate is matched (the oldest).
+    assert [m.candidate.id for m in first.select()] == ["urn:uuid:hit-0"]
+    assert [m.candidate.id for m in everything.select()] == ["urn:uuid:hit-0"]
+    await wallet.close()
+
+
+async def test_first_match_reads_on_past_misses(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wallet, holder = await _degrees(tmp_path, misses=20, hits=3)
+    reads = _count_reads(monkeypatch)
+    evaluation = await holder.preselect(DEGREE, first=True)
+    assert reads[0] == 23  # two pages: 16 misses, then 4 misses and the 3 hits
+    assert [m.candidate.id for m in evaluation.select()] == ["urn:uuid:hit-0"]
+    await wallet.close()
+
+
+async def test_first_match_unanswered_reads_all_once_more(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pages are read at different moments: a credential deleted in between moves the rest
+    up and one could be passed over; before saying nothing answers, all are read again."""
+    wallet, holder = await _degrees(tmp_path, misses=16, hits=1)
+    original = wallet.store.find
+    pages = []
+
+    async def shifted(category: str, query: Any = None, **kw: Any) -> Any:
+        if kw.get("offset"):
+            pages.append(kw["offset"])
+            kw["offset"] += 1  # as if one of the first page had been deleted meanwhile
+        return await original(category, query, **kw)
+
+    monkeypatch.setattr(wallet.store, "find", shifted)
+    evaluation = await holder.preselect(DEGREE, first=True)
+    assert pages == [16]
+    assert [m.candidate.id for m in evaluation.select()] == ["urn:uuid:hit-0"]
+    await wallet.close()

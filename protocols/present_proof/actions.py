@@ -110,16 +110,17 @@ async def accept_request(
         peer = await agent.connections.get(record.connection_id)
         audience = audience_for(peer)
         selection = record.selection or []
+        held = None
         if choices:
             prepared = await presenting.prepare(
                 agent.wallet, detail, verifier=verifier_of(peer), audience=audience, choices=choices
             )
-            selection = prepared.selection
+            selection, held = prepared.selection, prepared.held
             record = machine.previewed(record, selection, prepared.preview, time.time())
         if not selection:
             raise InputError("no held credentials answer this request; decline it instead")
         attached = await presenting.present(
-            agent.wallet, detail, selection, audience=audience, now=datetime.now(UTC)
+            agent.wallet, detail, selection, audience=audience, now=datetime.now(UTC), held=held
         )
         sent, message = machine.present(record, attached, time.time())
         await commit(agent, sent, "present_proof.presentation_sent", message)

@@ -107,6 +107,7 @@ async def handle_request(ctx: HandlerContext) -> None:
                 prepared.selection,
                 audience=audience,
                 now=datetime.fromtimestamp(ctx.now, UTC),
+                held=prepared.held,
             )
         except MoiError as err:
             _refuse(ctx, record, err)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,6 +39,7 @@ from wallet.credentials.data_integrity import add_proof
 from wallet.credentials.did_keys import AUTHENTICATION, own_signing_key, require_own_did
 from wallet.credentials.formats import CredentialFormat
 from wallet.credentials.holder import Holder, StoredCredential
+from wallet.credentials.holder_preview import preview_disclosure
 from wallet.credentials.pex import DescriptorMatch, NoMatch, presented_credentials
 from wallet.errors import MoiError
 
@@ -62,11 +63,13 @@ SUBMISSION_CONTEXT = {
 
 @dataclass(frozen=True, slots=True)
 class Prepared:
-    """What the prover would send: the picked credentials and the person's preview."""
+    """What the prover would send: the picked credentials and the person's preview; ``held``,
+    the credentials read to make it, for :func:`present` not to read them again."""
 
     satisfiable: bool
     selection: list[dict[str, Any]]
     preview: dict[str, Any]
+    held: Mapping[str, StoredCredential] = field(default_factory=dict)
 
 
 def _paths(match: DescriptorMatch) -> list[list[str | int]] | None:
@@ -86,7 +89,10 @@ async def prepare(
 ) -> Prepared:
     """Match the request against held credentials and preview the answer; nothing is signed."""
     holder = Holder(wallet)
-    evaluation = await holder.preselect(request.definition)
+    held: dict[str, StoredCredential] = {}
+    # Without the person's choices the first match of each descriptor is what is picked:
+    # the holder stops reading once each has one.
+    evaluation = await holder.preselect(request.definition, first=not choices, held=held)
     # A domain that is not the verifier's own DID may mean the request was relayed from
     # someone else (the presentation would then be valid there): the person should see it.
     theirs = request.domain in (None, verifier.get("did"))
@@ -117,7 +123,8 @@ async def prepare(
     previews = []
     for candidate in presented_credentials(picked):
         paths = _disclosed(selection, candidate.id)
-        shown = await holder.preview(candidate.id, disclose=paths or (), audience=audience)
+        stored = held[candidate.id]
+        shown = preview_disclosure(stored, list(paths or ()), stored.subject, audience)
         previews.append(shown.to_json())
     descriptors = [
         {
@@ -131,7 +138,8 @@ async def prepare(
         for d in request.definition.input_descriptors
     ]
     preview = {**base, "satisfiable": True, "credentials": previews, "descriptors": descriptors}
-    return Prepared(True, selection, preview)
+    picked_ids = {s["credential_id"] for s in selection}
+    return Prepared(True, selection, preview, {k: v for k, v in held.items() if k in picked_ids})
 
 
 def _disclosed(selection: Sequence[Mapping[str, Any]], credential_id: str) -> list[Any] | None:
@@ -154,13 +162,16 @@ async def present(
     *,
     audience: str,
     now: datetime,
+    held: Mapping[str, StoredCredential] | None = None,
 ) -> Attached:
-    """The presentation of exactly the previewed selection."""
+    """The presentation of exactly the previewed selection; ``held``: credentials of the
+    selection already read (by :func:`prepare`), which are not read again."""
     if not selection:
         raise LocalProtocolError("no credentials were picked for this request", "e.p.msg")
     holder = Holder(wallet)
     order: list[str] = list(dict.fromkeys(s["credential_id"] for s in selection))
-    held = {cid: await holder.get(cid) for cid in order}
+    known = held or {}
+    held = {cid: known.get(cid) or await holder.get(cid) for cid in order}
     ldp = all(not held[cid].format.is_jwt for cid in order)
     subjects = {held[cid].subject for cid in order}
     versions = {_version(held[cid]) for cid in order}
@@ -275,8 +286,8 @@ async def _envelope(
         stored = held[cid]
         paths = _disclosed(selection, cid)
         try:
-            item = await holder.present(
-                cid,
+            item = await holder.present_held(
+                stored,
                 disclose=paths or (),
                 nonce=request.challenge,
                 audience=request.domain or audience,

@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -45,7 +45,7 @@ from .formats import (
 from .holder_preview import DisclosurePreview, preview_disclosure
 from .holder_records import CATEGORY, StoredCredential, rewrite_query
 from .model import CredentialTooLarge, parse_credential
-from .pex import Evaluation, PresentationDefinition, evaluate
+from .pex import Candidate, Evaluation, Matcher, PresentationDefinition, evaluate
 from .pex_query import query_for
 from .sd_jwt_core import decode_jwt
 from .sd_jwt_holder import HeldSdJwt
@@ -63,6 +63,8 @@ __all__ = [
 ]
 
 _JWT_KEYS = frozenset({KeyType.ED25519, KeyType.P256})
+#: Candidates read at a time when one match per descriptor is enough (``preselect(first=)``).
+PRESELECT_PAGE = 16
 #: Ed25519Signature2020 / 2018 proofs sign the RDF Dataset Canonicalization of the credential,
 #: as eddsa-rdfc-2022 (their successor) does: the wallet keeps such credentials as di-rdfc,
 #: their proof type in ``pex``. They are what ACA-Py 1.7 issues over issue-credential 2.0.
@@ -196,17 +198,46 @@ class Holder:
             query["vct"] = vct
         return await self.list(query)
 
-    async def preselect(self, definition: PresentationDefinition | Mapping[str, Any]) -> Evaluation:
+    async def preselect(
+        self,
+        definition: PresentationDefinition | Mapping[str, Any],
+        *,
+        first: bool = False,
+        held: dict[str, StoredCredential] | None = None,
+    ) -> Evaluation:
         """Match a presentation definition against the credentials its tag query selects.
 
         Only the credentials that could match are read (one indexed query), so the cost
-        follows the number of candidates, not the size of the wallet.
+        follows the number of candidates, not the size of the wallet. With ``first``, one
+        match per descriptor is enough (what :meth:`Evaluation.select` takes without
+        choices): candidates are read a page at a time, oldest first, until each descriptor
+        has one, so the cost follows how soon a match comes, not how many credentials match.
+        ``held``, if given, receives every credential read, by id, for the caller to preview
+        and present without reading it again.
         """
         if not isinstance(definition, PresentationDefinition):
             definition = PresentationDefinition.parse(definition)
         query = query_for(definition)
-        records = await self.wallet.store.find(CATEGORY, rewrite_query(query) if query else None)
-        return evaluate(definition, (StoredCredential.from_record(r).candidate() for r in records))
+        tags = rewrite_query(query) if query else None
+        store = self.wallet.store
+        if not first:
+            return evaluate(definition, _candidates(await store.find(CATEGORY, tags), held))
+        matcher = Matcher(definition, first=True)
+        offset = pages = 0
+        while True:
+            # Insertion order: the order a full read gives, so the same credential is picked.
+            page = await store.find(CATEGORY, tags, limit=PRESELECT_PAGE, offset=offset)
+            matcher.add(_candidates(page, held))
+            offset, pages = offset + len(page), pages + 1
+            if matcher.complete or len(page) < PRESELECT_PAGE:
+                break
+        evaluation = matcher.result()
+        if pages > 1 and not evaluation.satisfied:
+            # Pages read at different moments can miss a credential (one deleted between
+            # two reads moves the rest up by one): before saying nothing answers, one read
+            # of all of them, as without ``first``.
+            return evaluate(definition, _candidates(await store.find(CATEGORY, tags), held))
+        return evaluation
 
     # -- presenting ---------------------------------------------------------------------------
 
@@ -234,10 +265,25 @@ class Holder:
     ) -> str | dict[str, Any]:
         """A presentation of one held credential, bound to ``holder`` (default: its subject),
         answering the verifier's ``nonce`` and ``audience``."""
-        for name, value in (("nonce", nonce), ("audience", audience)):
-            if not isinstance(value, str) or not value or len(value) > 1024:
-                raise InputError(f"a presentation needs the verifier's {name} (1-1024 characters)")
+        _check_binding(nonce, audience)
         stored = await self.get(credential_id)
+        return await self.present_held(
+            stored, disclose=disclose, holder=holder, nonce=nonce, audience=audience, now=now
+        )
+
+    async def present_held(
+        self,
+        stored: StoredCredential,
+        *,
+        disclose: Iterable[str | Sequence[str | int | None]] = (),
+        holder: str | None = None,
+        nonce: str,
+        audience: str,
+        now: datetime | None = None,
+    ) -> str | dict[str, Any]:
+        """:meth:`present` for a credential already read from this wallet (by
+        :meth:`get` or :meth:`preselect`), which is not read again."""
+        _check_binding(nonce, audience)
         paths = list(disclose)
         holder_did = holder or stored.subject
         preview_disclosure(stored, paths, holder_did, audience)  # the same refusals as the preview
@@ -329,6 +375,22 @@ async def _add(store: Store, stored: StoredCredential) -> StoredCredential:
     if existing.credential != stored.credential:
         raise DuplicateCredential(f"another credential with id {stored.id[:100]} is already held")
     return existing
+
+
+def _check_binding(nonce: Any, audience: Any) -> None:
+    for name, value in (("nonce", nonce), ("audience", audience)):
+        if not isinstance(value, str) or not value or len(value) > 1024:
+            raise InputError(f"a presentation needs the verifier's {name} (1-1024 characters)")
+
+
+def _candidates(
+    records: Iterable[Any], held: dict[str, StoredCredential] | None
+) -> Iterator[Candidate]:
+    for record in records:
+        stored = StoredCredential.from_record(record)
+        if held is not None:
+            held[stored.id] = stored
+        yield stored.candidate()
 
 
 def _secured_form(data: str | bytes | Mapping[str, Any]) -> str | dict[str, Any]:

@@ -38,6 +38,7 @@ __all__ = [
     "FieldMatch",
     "InputDescriptor",
     "MalformedDefinition",
+    "Matcher",
     "NoMatch",
     "PresentationDefinition",
     "SubmissionRequirement",
@@ -176,22 +177,52 @@ class Evaluation:
 
 def evaluate(definition: PresentationDefinition, candidates: Iterable[Candidate]) -> Evaluation:
     """Match every candidate against every input descriptor."""
-    pool = list(candidates)
-    matches: dict[str, tuple[DescriptorMatch, ...]] = {}
-    reasons: dict[str, dict[str, str]] = {}
-    for descriptor in definition.input_descriptors:
-        found = []
-        why: dict[str, str] = {}
-        for candidate in pool:
-            result = match_descriptor(definition, descriptor, candidate)
-            if isinstance(result, DescriptorMatch):
-                found.append(result)
-            elif len(why) < MAX_REASONS:
-                why[candidate.id] = result
-        matches[descriptor.id] = tuple(found)
-        if not found:
-            reasons[descriptor.id] = why
-    return Evaluation(definition, matches, reasons)
+    matcher = Matcher(definition)
+    matcher.add(candidates)
+    return matcher.result()
+
+
+class Matcher:
+    """An :class:`Evaluation` built up as candidates arrive (a page of held credentials at a
+    time), in the order given.
+
+    With ``first``, a descriptor that has a match takes no more: :meth:`Evaluation.select`
+    without choices submits each descriptor's first match, and the submission requirements
+    ask only which descriptors have one, so those first matches give the same selection as
+    matching everything -- and :attr:`complete` says when reading more cannot change it.
+    """
+
+    def __init__(self, definition: PresentationDefinition, *, first: bool = False) -> None:
+        self.definition = definition
+        self.first = first
+        self._found: dict[str, list[DescriptorMatch]] = {
+            d.id: [] for d in definition.input_descriptors
+        }
+        self._why: dict[str, dict[str, str]] = {d.id: {} for d in definition.input_descriptors}
+
+    def add(self, candidates: Iterable[Candidate]) -> None:
+        pool = list(candidates)
+        for descriptor in self.definition.input_descriptors:
+            found, why = self._found[descriptor.id], self._why[descriptor.id]
+            for candidate in pool:
+                if self.first and found:
+                    break
+                result = match_descriptor(self.definition, descriptor, candidate)
+                if isinstance(result, DescriptorMatch):
+                    found.append(result)
+                elif len(why) < MAX_REASONS:
+                    why[candidate.id] = result
+
+    @property
+    def complete(self) -> bool:
+        """Whether more candidates could change :meth:`Evaluation.select`'s answer: not
+        once every descriptor has its first match (``first`` only)."""
+        return self.first and all(self._found.values())
+
+    def result(self) -> Evaluation:
+        matches = {k: tuple(v) for k, v in self._found.items()}
+        reasons = {k: self._why[k] for k, v in self._found.items() if not v}
+        return Evaluation(self.definition, matches, reasons)
 
 
 def match_descriptor(
