@@ -14,7 +14,7 @@ import pytest
 
 from agent.errors import RemoteProtocolError
 from agent.mediation import queue
-from agent.mediation.mediator import IN_FLIGHT_SECONDS, Flight, Mediator
+from agent.mediation.mediator import IN_FLIGHT_SECONDS, MAX_KNOWN, Flight, Mediator
 from agent.mediation.refusals import (
     ForwardRefused,
     MessageTooLarge,
@@ -302,11 +302,12 @@ async def test_forwards_arriving_together_share_a_transaction_and_the_limits(
     assert await mine.usage("c") == (5, sum(i.size for i in taken))
     assert await mine.remove("c", [taken[0].id]) == 1
     assert await mine.usage("c") == (4, sum(i.size for i in taken[1:]))
-    # A process starting on this queue counts what it holds.
+    # A process starting on this queue counts what it holds (a page at a time).
     assert await queue.Queue(store, queue.Limits(), shared=shared).usage("c") == (
         4,
         sum(i.size for i in taken[1:]),
     )
+    assert await queue._measure(store, "c", page=3) == [4, sum(i.size for i in taken[1:])]
 
 
 async def test_a_remembered_counter_that_moved_is_read_again(store: Any) -> None:
@@ -399,6 +400,11 @@ def test_a_flight_remembers_what_was_queued_here_without_repeating_a_read() -> N
     assert not flight.synced
     flight.read([_queued(n) for n in (1, 2, 3)], complete=False)
     assert [k.id for k in flight.known] == ["1", "2", "3"] and not flight.synced
+    # What it remembers is bounded: past it, the store is read again.
+    flight = Flight(synced=True)
+    for n in range(1, MAX_KNOWN + 2):
+        flight.queued(_queued(n))
+    assert flight.known == [] and not flight.synced
 
 
 async def test_a_live_recipient_hears_a_status_only_when_its_queue_empties(store: Any) -> None:

@@ -52,9 +52,11 @@ BACKLOG_WINDOW = 2
 BATCH = 50
 BATCH_BYTES = 256 * 1024
 MAX_ACK_IDS = 1000
-#: At most this many messages queued here are remembered per live recipient whose window
-#: is full; past it, the queue is read again (a recipient that stopped acknowledging).
-MAX_KNOWN = 4 * BATCH
+#: At most this many messages (and bytes) queued here are remembered per live recipient
+#: while its window is full; past it, the queue is read again (a recipient that stopped
+#: acknowledging, or one that is sent large messages).
+MAX_KNOWN = 2 * BATCH
+MAX_KNOWN_BYTES = 4 * BATCH_BYTES
 
 
 @dataclass(slots=True)
@@ -93,7 +95,10 @@ class Flight:
         last = self.known[-1].seq if self.known else self.cursor
         if last is not None and item.seq <= last:
             return  # a read of the queue, done since it was committed, has it already
-        if len(self.known) >= MAX_KNOWN:
+        if (
+            len(self.known) >= MAX_KNOWN
+            or sum(k.size for k in self.known) + item.size > MAX_KNOWN_BYTES
+        ):
             self.known.clear()
             self.synced = False
         else:

@@ -349,8 +349,7 @@ class Queue:
                 if held is None:
                     # Nothing is queued or removed for a connection before it is counted
                     # (both wait here), so the count cannot miss a change.
-                    records = await self.store.find(CATEGORY, {"connection_id": connection_id})
-                    held = [len(records), sum(_size(r) for r in records)]
+                    held = await _measure(self.store, connection_id)
                     self._counted[connection_id] = held
         return held
 
@@ -465,6 +464,23 @@ class Queue:
         if self._committer is not None:
             with contextlib.suppress(Exception):
                 await self._committer
+
+
+async def _measure(store: Store, connection_id: str, page: int = 500) -> list[int]:
+    """[messages, bytes] queued for a connection, read a page at a time: a full queue may
+    hold far more than one should load at once."""
+    count = used = 0
+    after: str | None = None
+    while True:
+        query: dict[str, Any] = {"connection_id": connection_id}
+        if after is not None:
+            query["~seq"] = {"$gt": after}
+        records = await store.find(CATEGORY, query, order_by="~seq", limit=page)
+        count += len(records)
+        used += sum(_size(r) for r in records)
+        if len(records) < page:
+            return [count, used]
+        after = records[-1].tags["~seq"]
 
 
 def _tags(item: Queued) -> dict[str, str]:
