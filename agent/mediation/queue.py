@@ -75,7 +75,10 @@ def _item(record: Record) -> Queued:
 
 
 def _size(record: Record) -> int:
-    return _item(record).size
+    # Only a record of the earlier shape (the whole item, its id first) must be parsed.
+    if record.value.startswith(b'{"id":'):
+        return _item(record).size
+    return len(record.value)
 
 
 def _route_id(recipient: str) -> str:
