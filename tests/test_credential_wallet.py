@@ -12,9 +12,11 @@ from typing import Any
 import pytest
 
 from wallet import Wallet
+from wallet.credentials.data_integrity import add_proof
+from wallet.credentials.did_keys import ASSERTION, own_signing_key
 from wallet.credentials.errors import ExpiredCredential, HolderBindingError
 from wallet.credentials.formats import CredentialFormat
-from wallet.credentials.holder import Holder
+from wallet.credentials.holder import DuplicateCredential, Holder
 from wallet.credentials.issuer import OwnDIDRequired, issue_credential
 from wallet.credentials.sd_jwt_core import ChallengeMismatch, Disclosure, split_sd_jwt
 from wallet.credentials.verifier import verify
@@ -240,6 +242,33 @@ async def test_store_is_by_id_and_idempotent(parties: Parties) -> None:
         await parties.holder_store.get(first.id)
     with pytest.raises(RecordNotFound):
         await parties.holder_store.delete(first.id)
+
+
+async def test_another_credential_under_a_held_id_is_refused(parties: Parties) -> None:
+    """Storing tries the insert first; a clash is then read and compared, never overwritten
+    (alone and in an import)."""
+    issued = await issue(parties, "di-jcs")
+    held = await parties.holder_store.store(issued.serialize())
+    other = json.loads(issued.serialize())
+    other.pop("proof")
+    other["credentialSubject"]["given_name"] = "Mallory"
+    wallet = parties.issuer_wallet
+    vm, key = await own_signing_key(wallet, wallet.resolver, parties.issuer, ASSERTION)
+    signed = await add_proof(
+        other,
+        cryptosuite="eddsa-jcs-2022",
+        key=key,
+        verification_method=vm,
+        proof_purpose=ASSERTION,
+        created=datetime.now(UTC).replace(microsecond=0),
+    )
+    with pytest.raises(DuplicateCredential):
+        await parties.holder_store.store(signed)
+    with pytest.raises(DuplicateCredential):
+        await parties.holder_store.store_many([signed])
+    kept = await parties.holder_store.get(held.id)
+    assert kept.credential["credentialSubject"]["given_name"] == "Erika"
+    assert len(await parties.holder_store.list()) == 1
 
 
 async def test_search_by_index_terms(parties: Parties) -> None:

@@ -111,7 +111,7 @@ class Holder:
         credential twice returns the stored one.
         """
         stored = await self._verified(data, now or datetime.now(UTC), status_fetcher)
-        return await _add(self.wallet.store, stored)
+        return await _add(self.wallet.store, stored, look_first=False)
 
     async def store_many(
         self,
@@ -125,7 +125,7 @@ class Holder:
         when = now or datetime.now(UTC)
         verified = [await self._verified(item, when, status_fetcher) for item in items]
         async with self.wallet.store.transaction() as tx:
-            return [await _add(tx, stored) for stored in verified]
+            return [await _add(tx, stored, look_first=True) for stored in verified]
 
     async def _verified(
         self,
@@ -361,17 +361,25 @@ class Holder:
 # -- helpers ---------------------------------------------------------------------------------
 
 
-async def _add(store: Store, stored: StoredCredential) -> StoredCredential:
-    # Look first: inside a PostgreSQL transaction a failed insert would abort the whole
-    # transaction, so the duplicate must not be found by provoking one.
+async def _add(store: Store, stored: StoredCredential, *, look_first: bool) -> StoredCredential:
+    """Keep ``stored``, or return the same credential held already. ``look_first`` inside a
+    transaction: on PostgreSQL a failed insert would abort the whole transaction, so a
+    duplicate must not be found by provoking one. Alone, the insert is its own transaction:
+    it is tried first, and the usual case (a credential not held yet) costs one round trip."""
     try:
-        existing = StoredCredential.from_record(await store.get(CATEGORY, stored.id))
+        if look_first:
+            existing = StoredCredential.from_record(await store.get(CATEGORY, stored.id))
+        else:
+            await store.add(CATEGORY, stored.id, stored.value(), stored.tags())
+            return stored
     except RecordNotFound:
         try:
             await store.add(CATEGORY, stored.id, stored.value(), stored.tags())
             return stored
         except DuplicateRecord:  # stored concurrently since we looked
             existing = StoredCredential.from_record(await store.get(CATEGORY, stored.id))
+    except DuplicateRecord:
+        existing = StoredCredential.from_record(await store.get(CATEGORY, stored.id))
     if existing.credential != stored.credential:
         raise DuplicateCredential(f"another credential with id {stored.id[:100]} is already held")
     return existing
