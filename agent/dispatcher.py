@@ -8,6 +8,10 @@ family, run the handler under the thread's lock, then in ONE transaction apply t
 inbox record done. Only after the commit are the outbox lanes woken and the events published.
 A handler that fails, or a type nobody handles, becomes a problem report to the sender —
 never a crash and never a traceback on the wire.
+
+Commits that arrive while a transaction is under way (other lanes, admin requests) wait
+and go together in the next one (group commit): each keeps its own outcome, but a burst
+pays BEGIN, COMMIT and the writer lock once.
 """
 
 from __future__ import annotations
