@@ -34,7 +34,15 @@ from ..errors import (
     UnsupportedAlgorithm,
 )
 from ..keys import KeyType, PrivateKey, PublicKey
-from ._util import b64d, b64e, b64e_bytes, decode_header, dumps_header, short
+from ._util import (
+    b64d,
+    b64d_repeated,
+    b64e,
+    b64e_bytes,
+    decode_header,
+    dumps_header,
+    short,
+)
 from .content import CONTENT_ALGS, ContentAlg, unwrap_key, wrap_key
 from .ecdh import AGREEMENT_TYPES, AgreementCache, Ephemeral, agree, fixed_info, x25519
 
@@ -95,6 +103,20 @@ def kids_digest(kids: Sequence[str]) -> bytes:
     return hashlib.sha256(".".join(sorted(kids)).encode("utf-8")).digest()
 
 
+@lru_cache(maxsize=256)
+def _kids_digest_of(kids: tuple[str, ...]) -> bytes:
+    return kids_digest(kids)
+
+
+def _recipients_digest(recipients: Sequence[JWERecipient]) -> bytes:
+    """:func:`kids_digest` of a parsed JWE's recipients; the same few sets of kids arrive
+    again and again, so a bounded number of short ones are remembered (kids are public)."""
+    kids = tuple([r.kid for r in recipients])
+    if len(kids) > 8 or sum(map(len, kids)) > _TEMPLATE_KIDS_CHARS:
+        return kids_digest(kids)
+    return _kids_digest_of(kids)
+
+
 # -- encrypt ----------------------------------------------------------------------------------
 
 _ONE = b"\x00\x00\x00\x01"  # the Concat KDF's first (and, for a 256-bit KEK, only) counter
@@ -105,13 +127,17 @@ _TEMPLATE_KIDS_CHARS = 4096
 
 @lru_cache(maxsize=256)
 def _template(
-    typ: str | None, skid: str | None, enc: str, kids: tuple[str, ...]
-) -> tuple[bytes, bytes]:
+    typ: str | None, skid: str | None, enc: str, kids: tuple[str, ...], x25519: bool
+) -> tuple[bytes, bytes, bytes]:
     """What the parties alone fix in an envelope: the protected header's JSON up to the
-    ephemeral key (``{...,"epk":``) and the KDF's FixedInfo up to the tag.
+    ephemeral key's value (``{...,"epk":``, and for X25519 the JWK up to its ``x``), split
+    into a base64url-encoded head and a raw tail, and the KDF's FixedInfo up to the tag.
 
-    Both are public and the same for every message from one sender to one set of keys, which
-    is what an agent sends again and again, so they are built once.
+    All are public and the same for every message from one sender to one set of keys, which
+    is what an agent sends again and again, so they are built once. The head is the longest
+    part that is whole 3-byte groups, whose base64 is therefore the start of the whole
+    header's: with a long ``skid`` and its ``apu`` (a did:peer:2 with services runs to 800
+    bytes), only the last few bytes and the epk are encoded per message.
     """
     header: dict[str, Any] = {"typ": typ} if typ is not None else {}
     if skid is None:
@@ -122,7 +148,9 @@ def _template(
         header["apu"] = b64e(apu)
     apv = kids_digest(kids)
     header.update(alg=alg, enc=enc, apv=b64e(apv))
-    return dumps_header(header)[:-1] + b',"epk":', fixed_info(alg, apu, apv, 256)
+    prefix = dumps_header(header)[:-1] + (b',"epk":' + _X25519_EPK if x25519 else b',"epk":')
+    cut = len(prefix) - len(prefix) % 3
+    return b64e_bytes(prefix[:cut]), prefix[cut:], fixed_info(alg, apu, apv, 256)
 
 
 def encrypt(
@@ -167,20 +195,22 @@ def encrypt(
         skid, sender_key = sender
         if sender_key.type is not kty:
             raise SenderKeyError(f"the sender key is {sender_key.type}, the recipients {kty}")
+    x25519_epk = kty is KeyType.X25519
     if sum(map(len, kids)) <= _TEMPLATE_KIDS_CHARS:
-        prefix, info = _template(typ, skid, enc, kids)
+        head, tail, info = _template(typ, skid, enc, kids, x25519_epk)
     else:
-        prefix, info = _template.__wrapped__(typ, skid, enc, kids)
+        head, tail, info = _template.__wrapped__(typ, skid, enc, kids, x25519_epk)
 
     ephemeral = None
-    if kty is KeyType.X25519:
-        # The common case, on raw bytes: a fresh scalar and its public point.
+    if x25519_epk:
+        # The common case, on raw bytes: a fresh scalar and its public point (the template
+        # ends with the JWK's opening, up to the value of its "x").
         e_secret = os.urandom(32)
-        epk = b"".join((_X25519_EPK, b64e_bytes(crypto_scalarmult_base(e_secret)), b'"}'))
+        epk = b64e_bytes(crypto_scalarmult_base(e_secret)) + b'"}'
     else:
         ephemeral = Ephemeral(kty)
         epk = dumps_header(ephemeral.jwk())
-    protected = b64e_bytes(b"".join((prefix, epk, b"}")))
+    protected = head + b64e_bytes(b"".join((tail, epk, b"}")))
 
     cek, iv = os.urandom(content.key_size), os.urandom(content.iv_size)
     ciphertext, tag = content.encrypt(cek, iv, plaintext, protected)
@@ -310,7 +340,7 @@ def parse(jwe: Mapping[str, Any], *, max_bytes: int = DEFAULT_MAX_BYTES) -> Pars
     skid = get("skid")
     if skid is not None:
         _check_kid(skid, "the JWE 'skid'")
-    apu = b64d(protected["apu"], "JWE apu") if "apu" in protected else None
+    apu = _b64d_apu(protected["apu"]) if "apu" in protected else None
     apv = b64d(protected["apv"], "JWE apv") if "apv" in protected else None
 
     if unprotected:
@@ -341,6 +371,16 @@ def parse(jwe: Mapping[str, Any], *, max_bytes: int = DEFAULT_MAX_BYTES) -> Pars
     return ParsedJWE(
         alg, enc, protected, epk, skid, apu, apv, recipients, iv, ciphertext, tag, aad, unprotected
     )
+
+
+def _b64d_apu(value: Any) -> bytes:
+    # apu names the sender, the same in every message it sends: remembered when short.
+    if type(value) is str and len(value) <= _APU_REMEMBERED_CHARS:
+        return b64d_repeated(value, "JWE apu")
+    return b64d(value, "JWE apu")
+
+
+_APU_REMEMBERED_CHARS = 1024
 
 
 def _parse_epk(value: Any) -> PublicKey:
@@ -469,7 +509,7 @@ def decrypt(
         raise SenderKeyError("anoncrypt (ECDH-ES) has no sender key to check")
     apu, apv = parsed.apu, parsed.apv
     if didcomm:
-        if apv is not None and apv != kids_digest([r.kid for r in parsed.recipients]):
+        if apv is not None and apv != _recipients_digest(parsed.recipients):
             raise MalformedEnvelope("the JWE 'apv' does not match its recipients' kids")
         skid = parsed.skid
         if apu is not None and skid is not None and apu != skid.encode("utf-8"):
