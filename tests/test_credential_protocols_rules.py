@@ -331,6 +331,13 @@ def test_requests_need_a_challenge_and_a_valid_definition() -> None:
         definitions.read_request(broken)
     with pytest.raises(InputError):
         definitions.request_attachment(definition, challenge="", domain=None)
+    # A request we make is read once, and reads back as the prover will read it.
+    made = definitions.claims_request(["age_over_18"], challenge="c2", domain=None)
+    again = definitions.read_request(made.attached())
+    assert (again.challenge, again.domain, again.data) == ("c2", None, made.data)
+    assert again.definition.id == made.definition.id
+    with pytest.raises(InputError):
+        definitions.claims_request(["a b"], challenge="c2", domain=None)
 
 
 def test_present_proof_states() -> None:

@@ -62,15 +62,19 @@ async def request_proof(
     ``claims`` (and ``format`` / ``types``). A fresh challenge is made for every request;
     ``domain`` defaults to our DID in the relationship (``None`` leaves it out)."""
     peer = await active_connection(agent, connection)
-    if definition is None:
-        definition = definitions.simple_definition(claims, format=format, types=types)
-    elif claims or types:
+    if definition is not None and (claims or types):
         raise InputError("give a presentation definition or claims, not both")
     if domain is OWN_DID:
         domain = _own_domain(peer)
-    attached = definitions.request_attachment(definition, challenge=_challenge(), domain=domain)
+    # Checked once, as the prover will read it (not again by each step on the way out).
+    if definition is None:
+        detail = definitions.claims_request(
+            claims, format=format, types=types, challenge=_challenge(), domain=domain
+        )
+    else:
+        detail = definitions.make_request(definition, challenge=_challenge(), domain=domain)
     record, message = machine.request(
-        attached=attached, now=time.time(), comment=comment, **towards(peer)
+        attached=detail.attached(), now=time.time(), comment=comment, checked=True, **towards(peer)
     )
     await commit(agent, record, "present_proof.requested", message, new=True)
     return record

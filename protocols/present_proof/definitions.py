@@ -72,6 +72,9 @@ class RequestDetail:
     def to_json(self) -> dict[str, Any]:
         return dict(self.data)
 
+    def attached(self) -> Attached:
+        return Attached(DEFINITIONS, self.to_json())
+
 
 def _claim_path(name: str) -> list[str]:
     steps = name.split(".")
@@ -103,6 +106,19 @@ def simple_definition(
     purpose: str | None = None,
 ) -> dict[str, Any]:
     """A presentation definition asking for ``claims`` (``name`` or ``name=JSON``)."""
+    definition = _simple(claims, format=format, types=types, name=name, purpose=purpose)
+    _parse(definition)  # our own checks, as the holder will run them
+    return definition
+
+
+def _simple(
+    claims: Sequence[str],
+    *,
+    format: str | None,
+    types: Sequence[str],
+    name: str | None = None,
+    purpose: str | None = None,
+) -> dict[str, Any]:
     if not claims and not types:
         raise InputError("ask for at least one claim (or a credential type)")
     if len(claims) > MAX_CLAIMS:
@@ -144,14 +160,20 @@ def simple_definition(
         descriptor["format"] = CLAIM_FORMATS[format]
         if format == "sd-jwt":
             descriptor["constraints"]["limit_disclosure"] = "required"
-    definition = {"id": str(uuid.uuid4()), "input_descriptors": [descriptor]}
-    _parse(definition)  # our own checks, as the holder will run them
-    return definition
+    return {"id": str(uuid.uuid4()), "input_descriptors": [descriptor]}
 
 
 def request_attachment(
     definition: Mapping[str, Any], *, challenge: str, domain: str | None
 ) -> Attached:
+    return make_request(definition, challenge=challenge, domain=domain).attached()
+
+
+def make_request(
+    definition: Mapping[str, Any], *, challenge: str, domain: str | None
+) -> RequestDetail:
+    """Our request, checked once as a peer's would be (:func:`read_request`); raises
+    :class:`InputError`."""
     if not challenge or len(challenge) > MAX_OPTION:
         raise InputError("the challenge must be 1 to 1024 characters")
     options: dict[str, Any] = {"challenge": challenge}
@@ -160,10 +182,25 @@ def request_attachment(
             raise InputError("the domain must be 1 to 1024 characters")
         options["domain"] = domain
     try:
-        _parse(definition)
+        parsed = _parse(definition)
     except MoiError as err:
         raise InputError(f"the presentation definition is not valid: {err}") from err
-    return Attached(DEFINITIONS, {"presentation_definition": dict(definition), "options": options})
+    data = {"presentation_definition": dict(definition), "options": options}
+    return RequestDetail(parsed, challenge, domain, data)
+
+
+def claims_request(
+    claims: Sequence[str],
+    *,
+    format: str | None = None,
+    types: Sequence[str] = (),
+    challenge: str,
+    domain: str | None,
+) -> RequestDetail:
+    """:func:`make_request` for :func:`simple_definition`'s definition, parsed once."""
+    return make_request(
+        _simple(claims, format=format, types=types), challenge=challenge, domain=domain
+    )
 
 
 def read_request(attached: Attached) -> RequestDetail:

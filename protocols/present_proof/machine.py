@@ -56,9 +56,12 @@ def request(
     comment: str | None = None,
     their_label: str | None = None,
     answering: PresentationExchangeRecord | None = None,
+    checked: bool = False,
 ) -> tuple[PresentationExchangeRecord, Message]:
-    """Ask for a presentation (``attached``: a definitions attachment with its options)."""
-    read_request(attached)
+    """Ask for a presentation (``attached``: a definitions attachment with its options;
+    ``checked``: it was made by :func:`~.definitions.make_request`, which read it already)."""
+    if not checked:
+        read_request(attached)
     message = RequestPresentation(
         attachments=(attached,), comment=comment, will_confirm=True
     ).to_message(family, thid=answering.thread_id if answering else None)
