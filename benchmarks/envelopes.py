@@ -20,17 +20,23 @@ two X25519 exchanges fewer than a first message to a peer; ``raw`` counts the st
 envelope level gets the same caches), ``raw_without_zs_cache_us`` / ``_box_cache_us`` not.
 
 ``ratio`` is wallet / raw (the issue's target: at most 1.5; and at least 3,000 authcrypt
-round trips a second). Single core: the process pins itself to one CPU and uses no threads.
+round trips a second). ``format_us`` is the JSON and base64 work the wire format itself asks of
+a round trip (plaintext and every layer encoded and decoded, binary fields and headers in
+base64url), done by the standard library alone with no checks; ``floor_ratio`` is
+(raw + format) / raw, what an envelope written in Python could reach at best here.
+Single core: the process pins itself to one CPU and uses no threads.
 ``--profile MODE`` prints the top of a cProfile of that mode's wallet round trip to stderr.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import cProfile
 import hashlib
 import hmac
 import io
+import json
 import os
 import pstats
 import sys
@@ -384,7 +390,52 @@ async def _raw_cases(p: _Parties) -> dict[str, Callable[[], object]]:
     uncached = _raw_jwe(*sizes.jwe("authcrypt"), "A256CBC-HS512", True, zs_cached=False)
     out["authcrypt_without_zs_cache"] = uncached
     out["v1_authcrypt_without_box_cache"] = _raw_v1(*sizes.jwe("v1_authcrypt"), box_cached=False)
+    inner = (await p.bob.unpack(packed["signed_authcrypt"])).metadata.signed_message
+    for mode in MODES:
+        layers = [packed[mode], *([dict(inner or {})] if mode == "signed_authcrypt" else [])]
+        out[f"format_{mode}"] = _format(aries if mode == "v1_authcrypt" else msg, layers)
     return out
+
+
+def _ub64d(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _format(plaintext: dict[str, Any], layers: list[dict[str, Any]]) -> Callable[[], None]:
+    """The wire format's JSON and base64 work for one round trip, standard library only:
+    the plaintext and each layer (outermost first) encoded and decoded, every base64url value
+    (a v1 header's recipients' too) encoded and decoded, every protected header parsed."""
+    values: list[str] = []
+    headers: list[bytes] = []
+    for layer in layers:
+        values += [
+            layer[n] for n in ("protected", "iv", "ciphertext", "tag", "payload") if n in layer
+        ]
+        entries = (*layer.get("recipients", ()), *layer.get("signatures", ()))
+        for entry in entries:
+            values += [entry[n] for n in ("protected", "encrypted_key", "signature") if n in entry]
+        for text in filter(None, [layer.get("protected"), *(e.get("protected") for e in entries)]):
+            headers.append(_ub64d(text))
+            for entry in json.loads(headers[-1]).get("recipients", ()):  # v1: in the header
+                values.append(entry["encrypted_key"])
+                values += [entry["header"][n] for n in ("sender", "iv") if entry["header"].get(n)]
+    binary = [_ub64d(v) for v in values]
+    separators = (",", ":")
+    text = json.dumps(plaintext, separators=separators).encode()
+
+    def run() -> None:
+        json.dumps(plaintext, separators=separators).encode()
+        for data in binary:
+            base64.urlsafe_b64encode(data)
+        for layer in layers:
+            json.loads(json.dumps(layer, separators=separators).encode())
+        for value in values:
+            _ub64d(value)
+        for header in headers:
+            json.loads(header)
+        json.loads(text)
+
+    return run
 
 
 def _primitive_cases() -> dict[str, Callable[[], object]]:
@@ -424,6 +475,7 @@ async def measure(quick: bool = False) -> dict[str, Any]:
             cases[f"raw/{mode}"] = raw[mode]
             cases[f"envelope/{mode}"] = envelope[mode]
             cases[f"wallet/{mode}"] = wallet[mode]
+            cases[f"format/{mode}"] = raw[f"format_{mode}"]
         for extra in ("authcrypt_without_zs_cache", "v1_authcrypt_without_box_cache"):
             cases[f"raw/{extra}"] = raw[extra]
         figures = await amedians(cases, **timing)
@@ -432,7 +484,7 @@ async def measure(quick: bool = False) -> dict[str, Any]:
         await parties.close()
     modes: dict[str, Any] = {}
     for mode in MODES:
-        w, e, r = (figures[f"{level}/{mode}"] for level in ("wallet", "envelope", "raw"))
+        w, e, r, f = (figures[f"{lv}/{mode}"] for lv in ("wallet", "envelope", "raw", "format"))
         modes[mode] = {
             "wallet_us": w,
             "envelope_us": e,
@@ -441,6 +493,8 @@ async def measure(quick: bool = False) -> dict[str, Any]:
             "envelope_ratio": ratio(e, r),
             "wallet_over_envelope_us": round(w - e, 2),
             "round_trips_per_s": per_second(w),
+            "format_us": f,
+            "floor_ratio": ratio(r + f, r),
         }
     auth = modes["authcrypt"]
     auth["raw_without_zs_cache_us"] = figures["raw/authcrypt_without_zs_cache"]
