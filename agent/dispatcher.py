@@ -167,7 +167,10 @@ class Dispatcher:
                 for item in ready:
                     await self._handle_once(item)
                 self._backlog.discard(lane)
-                return True
+                # Nothing else to look for: what this process stores for the lane is handed
+                # over (submit), and more handed over or a notify meanwhile runs the lane
+                # again by itself. Reading the store here cost a trip per burst.
+                return False
         # State first: the store drives the query from the first equality, and the pending
         # few are a far smaller set than a lane's whole history (kept for deduplication).
         records = await self.store.find(

@@ -175,7 +175,10 @@ class OutboxWorker:
                     if item.id not in self._sent and not await self._deliver_one(item):
                         return False
                 self._backlog.discard(connection_id)
-                return True
+                # Nothing else to look for: every message this process queues is handed
+                # over (submit), and more handed over or a notify meanwhile runs the lane
+                # again by itself. Reading the store here cost a trip per burst.
+                return False
         records = await self.store.find(
             CATEGORY,
             # State first: the store drives the query from the first equality, and the

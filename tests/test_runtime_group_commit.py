@@ -141,3 +141,38 @@ async def test_delivered_marks_all_reach_the_store(store: _CountingStore) -> Non
     assert set(states.values()) == {outbox.DeliveryState.DELIVERED}
     await worker.close()
     await dispatcher.close()
+
+
+async def test_a_lane_that_drained_its_handed_over_messages_does_not_read_the_store(
+    store: _CountingStore,
+) -> None:
+    """Every message this process queues is handed over to its lane: once they are out, a
+    look at the store would find nothing (it cost a trip per message sent one at a time)."""
+    finds: list[str] = []
+    real_find = store._store.find
+
+    async def find(category: str, *args: Any, **kw: Any) -> Any:
+        finds.append(category)
+        return await real_find(category, *args, **kw)
+
+    store.find = find  # type: ignore[method-assign]
+    delivered = asyncio.Event()
+
+    async def deliver(item: OutboxItem) -> None:
+        delivered.set()
+
+    worker = OutboxWorker(store, deliver)
+    dispatcher, _ = _dispatcher(store)
+    dispatcher.outbox = worker
+    for i in range(3):
+        delivered.clear()
+        await dispatcher.commit([Send("conn-1", Message(type="t", body={}, id=f"m{i}"))])
+        async with asyncio.timeout(5):
+            await delivered.wait()
+        while worker.lanes.busy("conn-1"):
+            await asyncio.sleep(0.001)
+    await worker.flush()
+    assert finds == []
+    assert await outbox.delivery_state(store, "m2") is outbox.DeliveryState.DELIVERED
+    await worker.close()
+    await dispatcher.close()
