@@ -5,9 +5,11 @@ and keys (and refuses a wrong one without touching the file)."""
 from __future__ import annotations
 
 import ast
+import asyncio
 import hashlib
 import os
 import textwrap
+import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,8 +19,10 @@ import pytest
 
 import wallet.wallet as wallet_module
 from wallet import Wallet
+from wallet.didcomm import packing
 from wallet.didcomm.message import BASIC_MESSAGE_V2, Message
-from wallet.didcomm.packing import Mode
+from wallet.didcomm.packing import OFFLOAD_BYTES, Mode
+from wallet.encoding import dumps_compact
 from wallet.errors import DIDNotFound, WalletLocked
 from wallet.keys import KeyType
 
@@ -292,3 +296,61 @@ async def test_authcrypt_reuses_the_static_agreement_and_forgets_it_on_close() -
         await alice.close()
         await bob.close()
     assert len(alice.agreement_cache) == 0 and len(bob.agreement_cache) == 0
+
+
+# -- large messages: bulk work off the event loop ---------------------------------------------
+
+
+LARGE_MODES = [m for m in MODES if m[0] != "plain"]
+
+
+@pytest.mark.parametrize(("name", "options"), LARGE_MODES, ids=[m[0] for m in LARGE_MODES])
+@pytest.mark.parametrize("size", [1024, 3 * OFFLOAD_BYTES])
+async def test_bulk_work_of_a_large_message_runs_in_a_worker_thread(
+    pair: Pair,
+    monkeypatch: pytest.MonkeyPatch,
+    name: str,
+    options: dict[str, Any],
+    size: int,
+) -> None:
+    """Small messages are packed and unpacked on the loop (a thread hop would cost more than
+    the work); above OFFLOAD_BYTES the ciphers, base64 and the payload's JSON run in a thread,
+    with the same results."""
+    threads: list[str] = []
+    real = asyncio.to_thread
+
+    async def counting(fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+        def run() -> Any:
+            threads.append(threading.current_thread().name)
+            return fn(*args, **kwargs)
+
+        return await real(run)
+
+    monkeypatch.setattr(packing.asyncio, "to_thread", counting)
+    frm, to = pair.a["peer2"], pair.b["peer2"]
+    content = "x" * size
+    if options.get("v1"):
+        message: dict[str, Any] = {"@type": BASIC_MESSAGE_V2, "@id": "big", "content": content}
+    else:
+        message = {"type": BASIC_MESSAGE_V2, "id": "big", "body": {"content": content}}
+    packed = await pair.alice.pack(message, to=[to], frm=frm, **options)
+    got = await pair.bob.unpack(dumps_compact(packed).encode("utf-8"))
+    body = got.message if options.get("v1") else got.message["body"]
+    assert body["content"] == content
+    if size < OFFLOAD_BYTES:
+        assert threads == []
+    else:
+        # pack (sign and/or encrypt) and unpack (the wire's JSON, then each layer) both hop
+        assert len(threads) >= 3
+        assert threading.main_thread().name not in threads
+
+
+async def test_an_oversized_message_is_refused_before_any_thread_hop(
+    pair: Pair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def no_hop(*_: Any, **__: Any) -> Any:
+        raise AssertionError("no thread for a message over the limit")
+
+    monkeypatch.setattr(packing.asyncio, "to_thread", no_hop)
+    with pytest.raises(packing.MessageTooLarge):
+        await pair.bob.unpack(b'{"ciphertext":"' + b"A" * (2 * 1024 * 1024) + b'"}')

@@ -9,6 +9,7 @@ outlives the caller's own key object.
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections import OrderedDict
 from functools import lru_cache
 
@@ -112,29 +113,38 @@ class AgreementCache:
     holder of the private keys passes one of these (as libsodium's ``crypto_box_beforenm``
     leaves the precomputed key to its caller); that holder keeps it beside the keys and
     calls :meth:`clear` when it locks them. Bounded, least recently used out first.
+
+    Safe to share between the event loop and the worker threads that pack and unpack large
+    messages: the bookkeeping is under a lock, the exchange itself outside it.
     """
 
-    __slots__ = ("_entries", "maxsize")
+    __slots__ = ("_entries", "_lock", "maxsize")
 
     def __init__(self, maxsize: int = 1024) -> None:
         if maxsize < 1:
             raise ValueError("an AgreementCache needs room for at least one entry")
         self.maxsize = maxsize
         self._entries: OrderedDict[tuple[object, bytes, bytes], bytes] = OrderedDict()
+        self._lock = threading.Lock()
 
     def agree(self, ours: PrivateKey, theirs: PublicKey) -> bytes:
         """:func:`agree`, remembered. Keyed by our secret itself, never by a claimed public
         half, so a mismatched key object cannot read another key's entry."""
         key = (ours.type, ours.secret, theirs.raw)
-        shared = self._entries.get(key)
-        if shared is not None:
-            self._entries.move_to_end(key)
-            return shared
+        with self._lock:
+            shared = self._entries.get(key)
+            if shared is not None:
+                self._entries.move_to_end(key)
+                return shared
         shared = agree(ours, theirs)
-        self._entries[key] = shared
-        if len(self._entries) > self.maxsize:
-            self._entries.popitem(last=False)
+        self._remember(key, shared)
         return shared
+
+    def _remember(self, key: tuple[object, bytes, bytes], shared: bytes) -> None:
+        with self._lock:
+            self._entries[key] = shared
+            if len(self._entries) > self.maxsize:
+                self._entries.popitem(last=False)
 
     def box_key(self, our_secret: bytes, their_public: bytes) -> bytes:
         """libsodium's ``crypto_box_beforenm`` for our X25519 scalar and their X25519 key,
@@ -143,18 +153,18 @@ class AgreementCache:
         Raises what ``crypto_box_beforenm`` raises for a low-order key.
         """
         key = (_BOX, our_secret, their_public)
-        shared = self._entries.get(key)
-        if shared is not None:
-            self._entries.move_to_end(key)
-            return shared
+        with self._lock:
+            shared = self._entries.get(key)
+            if shared is not None:
+                self._entries.move_to_end(key)
+                return shared
         shared = sodium.crypto_box_beforenm(their_public, our_secret)
-        self._entries[key] = shared
-        if len(self._entries) > self.maxsize:
-            self._entries.popitem(last=False)
+        self._remember(key, shared)
         return shared
 
     def clear(self) -> None:
-        self._entries.clear()
+        with self._lock:
+            self._entries.clear()
 
     def __len__(self) -> int:
         return len(self._entries)
