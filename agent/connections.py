@@ -185,6 +185,16 @@ class Connections:
             self._records.popitem(last=False)
             if len(self._by_dids) > 4 * self.size:
                 self._by_dids.clear()
+        # Filed by its DIDs too: the next message of a relationship just made (a DID
+        # exchange's complete, the first message after it) asks by DIDs, and would otherwise
+        # cost a trip to the store. A hit is checked against the record (``_matches``).
+        if record.my_did:
+            mine = canonical_did(record.my_did)
+            if record.their_did:
+                self._by_dids[(mine, canonical_did(record.their_did))] = record.id
+            if record.family == "v1":
+                # A v1 message names only our DID, which is fresh for each relationship.
+                self._by_dids[(mine, None)] = record.id
 
     def forget(self, connection_id: str) -> None:
         self._records.pop(connection_id, None)

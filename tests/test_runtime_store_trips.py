@@ -1,6 +1,8 @@
-"""Group commit: commits that arrive while a transaction runs go together in the next one,
-and every caller still gets its own outcome (a failing commit takes no one else with it).
-The outbox's delivered marks are written behind the lane, and all of them reach the store."""
+"""The runtime's trips to the store: commits that arrive while a transaction runs go
+together in the next one, and every caller still gets its own outcome (a failing commit takes
+no one else with it); the outbox's delivered marks are written behind the lane and all reach
+the store; a lane that drained what it was handed does not read the store again; a
+connection just saved is found by its DIDs from memory."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from typing import Any
 import pytest
 
 from agent import outbox
+from agent.connections import ConnectionRecord, Connections, ConnectionState
 from agent.dispatcher import Dispatcher
 from agent.events import EventBus
 from agent.outbox import OutboxItem, OutboxWorker
@@ -176,3 +179,28 @@ async def test_a_lane_that_drained_its_handed_over_messages_does_not_read_the_st
     assert await outbox.delivery_state(store, "m2") is outbox.DeliveryState.DELIVERED
     await worker.close()
     await dispatcher.close()
+
+
+async def test_a_connection_just_saved_is_found_by_its_dids_without_the_store() -> None:
+    """The message after a DID exchange step asks for its connection by DIDs; the record
+    this process just wrote answers it (v1 by our DID alone, v2 by both)."""
+
+    class _NoStore:
+        async def find(self, *args: Any, **kw: Any) -> list:
+            raise AssertionError("the store was asked")
+
+    connections = Connections(_NoStore())  # type: ignore[arg-type]
+    v1 = ConnectionRecord.new(
+        state=ConnectionState.REQUEST_SENT, family="v1", role="invitee", my_did="did:peer:4z1"
+    )
+    v2 = ConnectionRecord.new(
+        state=ConnectionState.COMPLETED,
+        family="v2",
+        role="inviter",
+        my_did="did:peer:2.mine",
+        their_did="did:peer:2.theirs",
+    )
+    connections.remember(v1)
+    connections.remember(v2)
+    assert await connections.by_dids("did:peer:4z1", None) == v1
+    assert await connections.by_dids("did:peer:2.mine", "did:peer:2.theirs") == v2
