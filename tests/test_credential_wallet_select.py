@@ -275,8 +275,9 @@ async def test_first_match_stops_reading(tmp_path: Path, monkeypatch: pytest.Mon
     reads = _count_reads(monkeypatch)
     kept: dict[str, StoredCredential] = {}
     first = await holder.preselect(DEGREE, first=True, held=kept)
-    assert reads[0] == holder_module.PRESELECT_PAGE  # one page of 40 candidates
-    assert set(kept) == {f"urn:uuid:hit-{n}" for n in range(holder_module.PRESELECT_PAGE)}
+    first_page = holder_module.PRESELECT_PAGES[0]
+    assert reads[0] == first_page  # the first few of 40 candidates
+    assert set(kept) == {f"urn:uuid:hit-{n}" for n in range(first_page)}
     everything = await holder.preselect(DEGREE)
     assert len(everything.matches["degree"]) == 40
     # The same credential is picked as when every candidate is matched (the oldest).
@@ -291,7 +292,7 @@ async def test_first_match_reads_on_past_misses(
     wallet, holder = await _degrees(tmp_path, misses=20, hits=3)
     reads = _count_reads(monkeypatch)
     evaluation = await holder.preselect(DEGREE, first=True)
-    assert reads[0] == 23  # two pages: 16 misses, then 4 misses and the 3 hits
+    assert reads[0] == 23  # pages of 4 and 16 misses, then the last 3 (a page of 64 asked)
     assert [m.candidate.id for m in evaluation.select()] == ["urn:uuid:hit-0"]
     await wallet.close()
 
@@ -301,18 +302,19 @@ async def test_first_match_unanswered_reads_all_once_more(
 ) -> None:
     """Pages are read at different moments: a credential deleted in between moves the rest
     up and one could be passed over; before saying nothing answers, all are read again."""
-    wallet, holder = await _degrees(tmp_path, misses=16, hits=1)
+    wallet, holder = await _degrees(tmp_path, misses=20, hits=1)
     original = wallet.store.find
     pages = []
 
     async def shifted(category: str, query: Any = None, **kw: Any) -> Any:
         if kw.get("offset"):
             pages.append(kw["offset"])
-            kw["offset"] += 1  # as if one of the first page had been deleted meanwhile
+        if kw.get("offset") == 20:
+            kw["offset"] += 1  # as if one read already had been deleted meanwhile
         return await original(category, query, **kw)
 
     monkeypatch.setattr(wallet.store, "find", shifted)
     evaluation = await holder.preselect(DEGREE, first=True)
-    assert pages == [16]
+    assert pages == [4, 20]
     assert [m.candidate.id for m in evaluation.select()] == ["urn:uuid:hit-0"]
     await wallet.close()

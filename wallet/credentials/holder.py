@@ -63,8 +63,9 @@ __all__ = [
 ]
 
 _JWT_KEYS = frozenset({KeyType.ED25519, KeyType.P256})
-#: Candidates read at a time when one match per descriptor is enough (``preselect(first=)``).
-PRESELECT_PAGE = 16
+#: Candidates read at a time when one match per descriptor is enough (``preselect(first=)``):
+#: a few first (the oldest usually answers), then more per read while none does.
+PRESELECT_PAGES = (4, 16, 64)
 #: Ed25519Signature2020 / 2018 proofs sign the RDF Dataset Canonicalization of the credential,
 #: as eddsa-rdfc-2022 (their successor) does: the wallet keeps such credentials as di-rdfc,
 #: their proof type in ``pex``. They are what ACA-Py 1.7 issues over issue-credential 2.0.
@@ -225,11 +226,12 @@ class Holder:
         matcher = Matcher(definition, first=True)
         offset = pages = 0
         while True:
+            size = PRESELECT_PAGES[min(pages, len(PRESELECT_PAGES) - 1)]
             # Insertion order: the order a full read gives, so the same credential is picked.
-            page = await store.find(CATEGORY, tags, limit=PRESELECT_PAGE, offset=offset)
+            page = await store.find(CATEGORY, tags, limit=size, offset=offset)
             matcher.add(_candidates(page, held))
             offset, pages = offset + len(page), pages + 1
-            if matcher.complete or len(page) < PRESELECT_PAGE:
+            if matcher.complete or len(page) < size:
                 break
         evaluation = matcher.result()
         if pages > 1 and not evaluation.satisfied:
