@@ -325,7 +325,7 @@ class Queue:
     async def _commit_alone(self, batch: list[_Request]) -> list[Queued | Exception]:
         """This process alone writes the queue: the usage is counted in memory (read from
         the queue once per recipient), and one message is one autocommitted write."""
-        counts = {}
+        counts: dict[str, list[int]] = {}
         for request in batch:
             if request.connection_id not in counts:
                 counts[request.connection_id] = list(await self._held(request.connection_id))
@@ -449,7 +449,8 @@ class Queue:
     async def usage(self, connection_id: str) -> tuple[int, int]:
         """(messages, bytes) queued for a connection, as the limits see them."""
         if not self.shared:
-            return tuple(await self._held(connection_id))  # type: ignore[return-value]
+            count, used = await self._held(connection_id)
+            return count, used
         async with self.store.transaction() as tx:
             usage = await _read_usage(tx, connection_id)
         return usage.count, usage.bytes
