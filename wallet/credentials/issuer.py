@@ -22,6 +22,7 @@ the subject DID's authentication key as a JWK, and decoy digests beside the disc
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -132,10 +133,7 @@ async def issue_credential(
             raise InputError("valid_until must be in the future")
     if status and not status_base_url:
         raise InputError("a credential with status needs the public URL its lists are served at")
-    try:
-        parse_did(subject)
-    except InputError as err:
-        raise InputError(f"the subject must be a DID: {err}") from err
+    _check_subject(subject)
     await require_own_did(wallet, issuer)
 
     key_types = _JWT_ALGS_KEYS if fmt.is_jwt else frozenset({KeyType.ED25519})
@@ -172,6 +170,25 @@ async def issue_credential(
         )
         await record_issued(tx, draft.id, issuer, assignments)
         return await draft.secure(tuple(assignments))
+
+
+def _check_subject(subject: Any) -> None:
+    """Refuse a subject that is not a DID."""
+    if isinstance(subject, str):
+        _check_did_text(subject)
+    else:
+        _check_did_text.__wrapped__(subject)
+
+
+@functools.lru_cache(maxsize=256)
+def _check_did_text(subject: Any) -> None:
+    # Kept for the DIDs seen lately: a did:peer:4 long form is kilobytes of text for the
+    # regular expression, and an issuer issues to the same relationships again and again
+    # (a refusal raises, so it is never kept).
+    try:
+        parse_did(subject)
+    except InputError as err:
+        raise InputError(f"the subject must be a DID: {err}") from err
 
 
 @dataclass(frozen=True, slots=True)
