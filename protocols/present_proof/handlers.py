@@ -13,6 +13,7 @@ fetcher`), so the verdict and the ack are still committed together.
 from __future__ import annotations
 
 import contextlib
+import functools
 from datetime import UTC, datetime
 from typing import Any
 
@@ -43,9 +44,17 @@ def audience_for(connection: ConnectionView | Any) -> str:
     this relationship (short form), or the connection itself."""
     did = connection.their_did or ""
     if did.startswith("did:peer:4"):
-        with contextlib.suppress(MoiError):
-            did = long_to_short(did)
+        did = _short_form(did)
     return did if 0 < len(did) <= 1024 else f"urn:uuid:{connection.id}"
+
+
+@functools.lru_cache(maxsize=256)
+def _short_form(did: str) -> str:
+    # Each request and each answer asks again for the same few relationships; the short
+    # form is a hash of the long one's whole document, so it is kept (a pure function).
+    with contextlib.suppress(MoiError):
+        return long_to_short(did)
+    return did
 
 
 def verifier_of(connection: ConnectionView | Any) -> dict[str, Any]:
