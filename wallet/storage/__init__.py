@@ -21,16 +21,23 @@ What to know when building on it:
 - ``update(..., expected_version=v)`` is the optimistic alternative: :class:`ConcurrentUpdate`
   when someone else wrote first.
 - Insertion order (``order_by=None``) is stable: an update keeps a record's place.
+- ``write([Add(...), Upsert(...), Update(...), Delete(...)])`` applies several writes
+  atomically, in order; on SQLite that is one trip to the writer's thread however many.
 """
 
 from .base import (
     PLAIN_PREFIX,
+    Add,
     CorruptRecord,
+    Delete,
     QueryError,
     Record,
     Store,
     StoreUnavailable,
     TransactionError,
+    Update,
+    Upsert,
+    WriteOp,
 )
 from .crypto import KDF_LEVELS, generate_raw_key, parse_raw_key
 from .factory import create_store, open_store, redact
@@ -38,12 +45,17 @@ from .factory import create_store, open_store, redact
 __all__ = [
     "KDF_LEVELS",
     "PLAIN_PREFIX",
+    "Add",
     "CorruptRecord",
+    "Delete",
     "QueryError",
     "Record",
     "Store",
     "StoreUnavailable",
     "TransactionError",
+    "Update",
+    "Upsert",
+    "WriteOp",
     "create_store",
     "generate_raw_key",
     "open_store",

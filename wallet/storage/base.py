@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import unicodedata
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from contextvars import ContextVar, Token
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType, TracebackType
 from typing import Any
 
 from ..encoding import loads_strict
-from ..errors import InputError, StorageError
+from ..errors import InputError, RecordNotFound, StorageError
 
 #: Limits on what a record may hold; each is checked before anything reaches the database.
 MAX_NAME_CHARS = 1024  # a category or an id
@@ -78,6 +78,124 @@ class Record:
         )
 
 
+# -- typed writes, applied together by Store.write -------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Add:
+    """Insert a new record at version 1; :class:`DuplicateRecord` if it exists."""
+
+    category: str
+    id: str
+    # Values and tag values may be personal data; an operation's repr ends up in logs.
+    value: bytes = field(repr=False)
+    tags: Mapping[str, str] = field(default_factory=lambda: NO_TAGS, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Upsert:
+    """Insert a record at version 1, or — if it exists — replace its value and all its tags
+    and bump its version."""
+
+    category: str
+    id: str
+    # Values and tag values may be personal data; an operation's repr ends up in logs.
+    value: bytes = field(repr=False)
+    tags: Mapping[str, str] = field(default_factory=lambda: NO_TAGS, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Update:
+    """As :meth:`Store.update`: replace the value (and the tags, unless None)."""
+
+    category: str
+    id: str
+    value: bytes = field(repr=False)
+    tags: Mapping[str, str] | None = field(default=None, repr=False)
+    expected_version: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Delete:
+    """As :meth:`Store.delete`; with ``missing_ok`` an absent record is not an error (a
+    record at another version than ``expected_version`` still is)."""
+
+    category: str
+    id: str
+    missing_ok: bool = False
+    expected_version: int | None = None
+
+
+WriteOp = Add | Upsert | Update | Delete
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedOp:
+    """A write operation whose inputs passed the same checks add, update and delete make.
+    ``kind`` is ``"add"``, ``"upsert"``, ``"update"`` or ``"delete"``; ``tags`` is None for
+    an update that keeps its tags (and for a delete)."""
+
+    kind: str
+    category: str
+    id: str
+    value: bytes = field(repr=False)
+    tags: Mapping[str, str] | None = field(repr=False)
+    expected: int | None
+    missing_ok: bool
+
+
+def check_ops(ops: object) -> list[CheckedOp]:
+    """Every operation of a batch checked before any of it reaches the database, so that a
+    bad one raises :class:`InputError` with nothing written."""
+    if isinstance(ops, (str, bytes)) or not isinstance(ops, Sequence):
+        raise InputError(f"write operations must be a sequence, not {type(ops).__name__}")
+    return [_check_op(op) for op in ops]
+
+
+def _check_op(op: object) -> CheckedOp:
+    if isinstance(op, (Add, Upsert)):
+        check_name("category", op.category)
+        check_name("id", op.id)
+        value = check_value(op.value)
+        tags = MappingProxyType(check_tags(op.tags))
+        kind = "add" if isinstance(op, Add) else "upsert"
+        return CheckedOp(kind, op.category, op.id, value, tags, None, False)
+    if isinstance(op, Update):
+        check_name("category", op.category)
+        check_name("id", op.id)
+        value = check_value(op.value)
+        tags = None if op.tags is None else MappingProxyType(check_tags(op.tags))
+        expected = check_version(op.expected_version)
+        return CheckedOp("update", op.category, op.id, value, tags, expected, False)
+    if isinstance(op, Delete):
+        check_name("category", op.category)
+        check_name("id", op.id)
+        expected = check_version(op.expected_version)
+        if not isinstance(op.missing_ok, bool):
+            raise InputError("missing_ok must be True or False")
+        return CheckedOp("delete", op.category, op.id, b"", None, expected, op.missing_ok)
+    raise InputError(f"a write operation is Add, Upsert, Update or Delete, not {type(op).__name__}")
+
+
+async def apply_op(store: Store, op: CheckedOp) -> None:
+    """One checked operation through a store's own add, update and delete."""
+    if op.kind == "add":
+        await store.add(op.category, op.id, op.value, op.tags or NO_TAGS)
+    elif op.kind == "upsert":
+        try:
+            await store.update(op.category, op.id, op.value, op.tags)
+        except RecordNotFound:
+            await store.add(op.category, op.id, op.value, op.tags or NO_TAGS)
+    elif op.kind == "update":
+        await store.update(op.category, op.id, op.value, op.tags, expected_version=op.expected)
+    else:
+        try:
+            await store.delete(op.category, op.id, expected_version=op.expected)
+        except RecordNotFound:
+            if not op.missing_ok:
+                raise
+
+
 class Store(ABC):
     """An encrypted record store. Use it as ``async with`` to close it on exit."""
 
@@ -109,6 +227,22 @@ class Store(ABC):
     async def delete(self, category: str, id: str, *, expected_version: int | None = None) -> None:
         """Remove a record; :class:`RecordNotFound` if absent, :class:`ConcurrentUpdate` if
         ``expected_version`` no longer matches."""
+
+    async def write(self, ops: Sequence[WriteOp]) -> None:
+        """Apply ``ops`` (:class:`Add`, :class:`Upsert`, :class:`Update`, :class:`Delete`) in
+        order and atomically: all of them, or — when one fails, raising its own error
+        (:class:`DuplicateRecord`, :class:`RecordNotFound`, :class:`ConcurrentUpdate`) —
+        none. Inside a transaction it is a savepoint of it.
+
+        This default runs them one by one in a transaction; a backend may do the batch in
+        fewer round trips.
+        """
+        checked = check_ops(ops)
+        if not checked:
+            return
+        async with self.transaction() as tx:
+            for op in checked:
+                await apply_op(tx, op)
 
     @abstractmethod
     async def find(

@@ -28,7 +28,7 @@ import nacl.pwhash.argon2id as argon2id
 from ..encoding import b64url_decode, b64url_encode, dumps_canonical, loads_object
 from ..errors import InputError, KeyFormatError, WalletLocked
 from . import aead
-from .base import PLAIN_PREFIX, CorruptRecord, Record, check_passphrase
+from .base import PLAIN_PREFIX, CheckedOp, CorruptRecord, Record, check_passphrase
 
 HASH_BYTES = 16
 KEY_BYTES = 32
@@ -154,6 +154,13 @@ class StoreKeys:
             hashed,
             plain,
         )
+
+    def encode_op(self, op: CheckedOp) -> Encoded:
+        """The row a batched write operation writes; a delete has only its address."""
+        if op.kind == "delete":
+            cat_h = self.category(op.category)
+            return Encoded(cat_h, self.record_name(cat_h, op.id), b"", b"", [], [])
+        return self.encode(op.category, op.id, op.value, op.tags)
 
     def encode_tags(
         self, cat_h: bytes, tags: Mapping[str, str]

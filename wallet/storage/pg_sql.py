@@ -72,6 +72,21 @@ class Statements:
             + _TAGS.format(src="r", a=7, b=8, vt="text")
             + ") SELECT seq FROM r"
         )
+        # The old tag rows go and the new ones come in the same statement (as in an update
+        # with tags): both see the snapshot before it, so the delete misses the new rows.
+        self.upsert = (
+            f"WITH r AS (INSERT INTO {p}records AS old (category, name, version, meta, value) "
+            "VALUES ($1, $2, 1, $3, $4) ON CONFLICT (category, name) DO UPDATE SET "
+            "version = old.version + 1, meta = EXCLUDED.meta, value = EXCLUDED.value "
+            "RETURNING seq), "
+            f"d1 AS (DELETE FROM {p}tags WHERE seq IN (SELECT seq FROM r)), "
+            f"d2 AS (DELETE FROM {p}ptags WHERE seq IN (SELECT seq FROM r)), "
+            f"t AS (INSERT INTO {p}tags (seq, name, value) "
+            + _TAGS.format(src="r", a=5, b=6, vt="bytea")
+            + f"), pt AS (INSERT INTO {p}ptags (seq, name, value) "
+            + _TAGS.format(src="r", a=7, b=8, vt="text")
+            + ") SELECT seq FROM r"
+        )
         self.get = f"SELECT version, meta, value FROM {p}records WHERE category = $1 AND name = $2"
         self.get_for_update = self.get + " FOR UPDATE"
         self.version = f"SELECT version FROM {p}records WHERE category = $1 AND name = $2"

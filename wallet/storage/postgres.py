@@ -10,7 +10,7 @@ so several workers can claim queue items from one schema without taking the same
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from itertools import count as counter
 from types import MappingProxyType, TracebackType
@@ -29,11 +29,14 @@ from ..errors import (
 )
 from .base import (
     NO_TAGS,
+    CheckedOp,
     Record,
     Store,
     StoreUnavailable,
     TransactionError,
+    WriteOp,
     check_name,
+    check_ops,
     check_tags,
     check_value,
     check_version,
@@ -209,6 +212,50 @@ class PostgresStore(Store):
                 status = await conn.execute(self._db.sql.delete_versioned, cat_h, name_h, expected)
             if status.endswith(" 0"):
                 raise await self._missing_or_moved(conn, category, id, cat_h, name_h)
+
+    async def write(self, ops: Sequence[WriteOp]) -> None:
+        checked = check_ops(ops)
+        if not checked:
+            return
+        keys = self._db.keys
+        # Encrypted before a connection is taken, so none is held meanwhile.
+        encoded = [(op, keys.encode_op(op)) for op in checked]
+        async with self._conn() as conn:
+            if len(encoded) == 1 and self._txn is None:
+                # Each operation is one statement, atomic on its own: no BEGIN and COMMIT.
+                await self._apply(conn, *encoded[0])
+                return
+            # A transaction, or inside one a savepoint, so that a failure undoes the batch.
+            async with conn.transaction():
+                for op, enc in encoded:
+                    await self._apply(conn, op, enc)
+
+    async def _apply(self, conn: asyncpg.Connection, op: CheckedOp, enc: Encoded) -> None:
+        sql = self._db.sql
+        if op.kind in ("add", "upsert"):
+            statement = sql.add if op.kind == "add" else sql.upsert
+            seq = await conn.fetchval(statement, *enc[:4], *_tag_arrays(enc))
+            if seq is None:
+                raise DuplicateRecord(f"record {op.category!r}/{short(op.id)!r} already exists")
+            return
+        if op.kind == "update":
+            statement = sql.update(with_tags=op.tags is not None, versioned=op.expected is not None)
+            args: list[Any] = [enc.category, enc.name, enc.value]
+            if op.tags is not None:
+                args += [enc.meta, *_tag_arrays(enc)]
+            if op.expected is not None:
+                args.append(op.expected)
+            if await conn.fetchrow(statement, *args) is None:
+                raise await self._missing_or_moved(conn, op.category, op.id, enc.category, enc.name)
+            return
+        if op.expected is None:
+            status = await conn.execute(sql.delete, enc.category, enc.name)
+        else:
+            status = await conn.execute(sql.delete_versioned, enc.category, enc.name, op.expected)
+        if status.endswith(" 0"):
+            err = await self._missing_or_moved(conn, op.category, op.id, enc.category, enc.name)
+            if not (op.missing_ok and isinstance(err, RecordNotFound)):
+                raise err
 
     async def find(
         self,

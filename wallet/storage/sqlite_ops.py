@@ -50,6 +50,11 @@ _INSERT = (
     "INSERT INTO records (category, name, version, meta, value) VALUES (?, ?, 1, ?, ?) "
     "ON CONFLICT (category, name) DO NOTHING RETURNING seq"
 )
+_UPSERT = (
+    "INSERT INTO records (category, name, version, meta, value) VALUES (?, ?, 1, ?, ?) "
+    "ON CONFLICT (category, name) DO UPDATE SET "
+    "version = version + 1, meta = excluded.meta, value = excluded.value RETURNING seq"
+)
 _INSERT_TAG = "INSERT INTO tags (seq, name, value) VALUES (?, ?, ?)"
 _INSERT_PTAG = "INSERT INTO ptags (seq, name, value) VALUES (?, ?, ?)"
 _GET = "SELECT version, meta, value FROM records WHERE category = ? AND name = ?"
@@ -133,12 +138,22 @@ def _insert_tags(conn: sqlite3.Connection, seq: int, enc: Encoded) -> None:
         conn.executemany(_INSERT_PTAG, [(seq, n, v) for n, v in enc.plain_tags])
 
 
+def _replace_tags(conn: sqlite3.Connection, seq: int, enc: Encoded) -> None:
+    conn.execute("DELETE FROM tags WHERE seq = ?", (seq,))
+    conn.execute("DELETE FROM ptags WHERE seq = ?", (seq,))
+    _insert_tags(conn, seq, enc)
+
+
+def _add(conn: sqlite3.Connection, category: str, id: str, enc: Encoded) -> None:
+    row = conn.execute(_INSERT, (enc.category, enc.name, enc.meta, enc.value)).fetchone()
+    if row is None:
+        raise DuplicateRecord(f"record {category!r}/{short(id)!r} already exists")
+    _insert_tags(conn, row[0], enc)
+
+
 def add(conn: sqlite3.Connection, autocommit: bool, category: str, id: str, enc: Encoded) -> None:
     with atomic(conn, autocommit):
-        row = conn.execute(_INSERT, (enc.category, enc.name, enc.meta, enc.value)).fetchone()
-        if row is None:
-            raise DuplicateRecord(f"record {category!r}/{short(id)!r} already exists")
-        _insert_tags(conn, row[0], enc)
+        _add(conn, category, id, enc)
 
 
 def get(
@@ -159,6 +174,27 @@ def _missing_or_moved(
     return ConcurrentUpdate(f"record {category!r}/{short(id)!r} is now at version {row[0]}")
 
 
+def _update(
+    conn: sqlite3.Connection, category: str, id: str, enc: Encoded, expected: int | None
+) -> tuple[int, int, bytes]:
+    """Replace the value (and, when ``enc`` has meta, meta and tags) of a record: its seq,
+    new version and meta."""
+    sets = "version = version + 1, value = ?" + (", meta = ?" if enc.meta else "")
+    params: list[object] = [enc.value, enc.meta] if enc.meta else [enc.value]
+    params += [enc.category, enc.name]
+    where = "category = ? AND name = ?"
+    if expected is not None:
+        where += " AND version = ?"
+        params.append(expected)
+    sql = f"UPDATE records SET {sets} WHERE {where} RETURNING seq, version, meta"
+    row = conn.execute(sql, params).fetchone()
+    if row is None:
+        raise _missing_or_moved(conn, category, id, enc.category, enc.name)
+    if enc.meta:
+        _replace_tags(conn, row[0], enc)
+    return row[0], row[1], row[2]
+
+
 def update(
     conn: sqlite3.Connection,
     autocommit: bool,
@@ -171,27 +207,33 @@ def update(
     expected: int | None,
 ) -> Record:
     """Replace the value (and, unless ``new_tags`` is None, meta and tags) of a record."""
-    sets = "version = version + 1, value = ?" + (", meta = ?" if enc.meta else "")
-    params: list[object] = [enc.value, enc.meta] if enc.meta else [enc.value]
-    params += [enc.category, enc.name]
-    where = "category = ? AND name = ?"
-    if expected is not None:
-        where += " AND version = ?"
-        params.append(expected)
-    sql = f"UPDATE records SET {sets} WHERE {where} RETURNING seq, version, meta"
     with atomic(conn, autocommit):
-        row = conn.execute(sql, params).fetchone()
-        if row is None:
-            raise _missing_or_moved(conn, category, id, enc.category, enc.name)
-        seq, version, meta = row
+        _, version, meta = _update(conn, category, id, enc, expected)
         if new_tags is not None:
-            conn.execute("DELETE FROM tags WHERE seq = ?", (seq,))
-            conn.execute("DELETE FROM ptags WHERE seq = ?", (seq,))
-            _insert_tags(conn, seq, enc)
             tags = new_tags
         else:
             tags = keys.open_meta(category, enc.category, enc.name, meta)[1]
     return Record(category, id, value, tags, version)
+
+
+def _delete(
+    conn: sqlite3.Connection,
+    category: str,
+    id: str,
+    cat_h: bytes,
+    name_h: bytes,
+    expected: int | None,
+    missing_ok: bool,
+) -> None:
+    sql = "DELETE FROM records WHERE category = ? AND name = ?"
+    params: list[object] = [cat_h, name_h]
+    if expected is not None:
+        sql += " AND version = ?"
+        params.append(expected)
+    if conn.execute(sql, params).rowcount == 0:
+        err = _missing_or_moved(conn, category, id, cat_h, name_h)
+        if not (missing_ok and isinstance(err, RecordNotFound)):
+            raise err
 
 
 def delete(
@@ -203,14 +245,30 @@ def delete(
     name_h: bytes,
     expected: int | None,
 ) -> None:
-    sql = "DELETE FROM records WHERE category = ? AND name = ?"
-    params: list[object] = [cat_h, name_h]
-    if expected is not None:
-        sql += " AND version = ?"
-        params.append(expected)
     with atomic(conn, autocommit):
-        if conn.execute(sql, params).rowcount == 0:
-            raise _missing_or_moved(conn, category, id, cat_h, name_h)
+        _delete(conn, category, id, cat_h, name_h, expected, False)
+
+
+#: One operation of a batch, encoded on the event loop's side: (kind, category, id, the
+#: encoded row — for a delete only its address, the category and name hashes —, expected
+#: version, missing_ok).
+BatchOp = tuple[str, str, str, Encoded, int | None, bool]
+
+
+def write(conn: sqlite3.Connection, autocommit: bool, batch: list[BatchOp]) -> None:
+    """A whole batch of writes in one hop: every statement between one BEGIN IMMEDIATE (a
+    savepoint inside a transaction) and its COMMIT, and all undone by the first failure."""
+    with atomic(conn, autocommit):
+        for kind, category, id, row, expected, missing_ok in batch:
+            if kind == "delete":
+                _delete(conn, category, id, row.category, row.name, expected, missing_ok)
+            elif kind == "add":
+                _add(conn, category, id, row)
+            elif kind == "update":
+                _update(conn, category, id, row, expected)
+            else:  # upsert: the row inserted or, if there, its value and meta replaced
+                seq = conn.execute(_UPSERT, (row.category, row.name, row.meta, row.value))
+                _replace_tags(conn, seq.fetchone()[0], row)
 
 
 def find(
