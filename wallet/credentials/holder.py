@@ -288,14 +288,20 @@ class Holder:
         _check_binding(nonce, audience)
         paths = list(disclose)
         holder_did = holder or stored.subject
-        preview_disclosure(stored, paths, holder_did, audience)  # the same refusals as the preview
+        # Read once, for the preview's refusals and for the presentation.
+        sd_jwt = (
+            HeldSdJwt.parse(stored.serialize())
+            if stored.format is CredentialFormat.SD_JWT
+            else None
+        )
+        preview_disclosure(stored, paths, holder_did, audience, sd_jwt=sd_jwt)  # same refusals
         if holder_did is None:
             raise HolderBindingError("the credential names no subject; say which DID presents it")
         await require_own_did(self.wallet, holder_did)
         when = now or datetime.now(UTC)
         resolver = self.wallet.resolver
-        if stored.format is CredentialFormat.SD_JWT:
-            held = HeldSdJwt.parse(stored.serialize())
+        if sd_jwt is not None:
+            held = sd_jwt
             bound = _cnf_key(held.claims)
             try:
                 _, key = await own_signing_key(

@@ -57,12 +57,15 @@ def preview_disclosure(
     paths: list[str | Sequence[str | int | None]],
     holder: str | None,
     audience: str | None,
+    *,
+    sd_jwt: HeldSdJwt | None = None,
 ) -> DisclosurePreview:
-    """The preview of presenting ``stored`` with the claims at ``paths`` disclosed."""
+    """The preview of presenting ``stored`` with the claims at ``paths`` disclosed
+    (``sd_jwt``: the SD-JWT credential already parsed, which is not parsed again)."""
     if len(paths) > MAX_DISCLOSE:
         raise InputError(f"at most {MAX_DISCLOSE} claims can be named for disclosure")
     if stored.format is CredentialFormat.SD_JWT:
-        held = HeldSdJwt.parse(stored.serialize())
+        held = sd_jwt if sd_jwt is not None else HeldSdJwt.parse(stored.serialize())
         shown = held.preview(paths)
         disclosed = user_claims(shown)
         seen = set(_leaves(disclosed))
