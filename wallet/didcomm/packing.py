@@ -269,7 +269,8 @@ async def unpack(
         obj: dict[str, Any] = dict(data)
     else:
         try:
-            if not OFFLOAD_BYTES < len(data) <= max_bytes:
+            # Anything but bytes or text goes to loads_object inline, which names the error.
+            if not isinstance(data, (bytes, str)) or not OFFLOAD_BYTES < len(data) <= max_bytes:
                 obj = loads_object(data, max_bytes=max_bytes, what="packed message")
             else:
                 obj = await asyncio.to_thread(
