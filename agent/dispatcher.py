@@ -30,8 +30,10 @@ from protocols.did_rotate import from_prior
 from protocols.out_of_band.v2 import relationship_for
 from wallet.didcomm.message import Message, from_aries
 from wallet.didcomm.packing import did_of
-from wallet.errors import DuplicateRecord, MoiError, RecordNotFound
-from wallet.storage import Store
+from wallet.encoding import dumps_compact
+from wallet.errors import DuplicateRecord, MoiError
+from wallet.storage import Add, Store, Upsert, WriteOp
+from wallet.storage import Delete as DeleteRecord
 
 from . import events, inbox, outbox
 from .connections import ConnectionRecord, Connections
@@ -428,9 +430,12 @@ class Dispatcher:
         return self._after([request], await self._write_all([request]))[0]
 
     async def _write_all(self, batch: list[_Commit]) -> list[_Written]:
-        """One transaction for the batch, each commit's effects in order."""
-        async with self.store.transaction() as tx:
-            return [await _write(tx, request) for request in batch]
+        """One atomic write for the batch, each commit's effects in order: the whole batch
+        is built first (no I/O) and then costs one trip to the store."""
+        ops: list[WriteOp] = []
+        written = [_ops_for(request, ops) for request in batch]
+        await self.store.write(ops)
+        return written
 
     def _after(self, batch: list[_Commit], written: list[_Written]) -> list[list[events.Event]]:
         """Once committed, in order: caches, outbox lanes, subscribers."""
@@ -467,37 +472,32 @@ def _resolve(request: _Commit, appended: list[events.Event]) -> None:
 _Written = tuple[list[events.Event], list[outbox.OutboxItem]]
 
 
-async def _write(tx: Store, request: _Commit) -> _Written:
+def _ops_for(request: _Commit, ops: list[WriteOp]) -> _Written:
+    """Append one commit's writes to ``ops``; what it will have appended and queued once
+    they are stored. Outbox items and events take their ``~seq`` here, before the write:
+    safe because commits run one at a time (the group commit), and nothing else makes
+    them, so ids still grow in commit order."""
     appended: list[events.Event] = []
     queued: list[outbox.OutboxItem] = []
     for effect in request.effects:
         if isinstance(effect, Save):
-            await _upsert(tx, effect)
+            value = dumps_compact(dict(effect.value)).encode("utf-8")
+            # A fresh id cannot exist yet: a plain add (a clash is an error, not a replace).
+            make = Add if effect.new else Upsert
+            ops.append(make(effect.category, effect.id, value, effect.tags))
         elif isinstance(effect, Delete):
-            with contextlib.suppress(RecordNotFound):
-                await tx.delete(effect.category, effect.id)
+            ops.append(DeleteRecord(effect.category, effect.id, missing_ok=True))
         elif isinstance(effect, Send):
-            queued.append(await outbox.enqueue(tx, effect.connection_id, effect.message.to_json()))
+            item, op = outbox.make(effect.connection_id, effect.message.to_json())
+            queued.append(item)
+            ops.append(op)
         elif isinstance(effect, Emit):
-            appended.append(await events.append(tx, effect.topic, effect.payload))
-    done = request.done
-    if done is not None and request.new:
-        # Handled as it arrived: the inbox record is written here, already done (a
-        # duplicate raises DuplicateRecord and rolls back everything above).
-        await tx.add(inbox.CATEGORY, done.id, inbox.encode(done), done.tags())
-    elif done is not None:
-        await tx.update(inbox.CATEGORY, done.id, inbox.encode(done), done.tags())
+            event, op = events.make(effect.topic, effect.payload)
+            appended.append(event)
+            ops.append(op)
+    if request.done is not None:
+        # Handled as it arrived (new): the inbox record is written here, already done, and
+        # a duplicate raises DuplicateRecord, which undoes this commit's writes with it.
+        # Else the stored record moves on to its final state.
+        ops.append(inbox.record_op(request.done, new=request.new))
     return appended, queued
-
-
-async def _upsert(tx: Store, effect: Save) -> None:
-    from wallet.encoding import dumps_compact
-
-    value = dumps_compact(dict(effect.value)).encode("utf-8")
-    if effect.new:
-        await tx.add(effect.category, effect.id, value, effect.tags)
-        return
-    try:
-        await tx.update(effect.category, effect.id, value, effect.tags)
-    except RecordNotFound:
-        await tx.add(effect.category, effect.id, value, effect.tags)

@@ -21,7 +21,7 @@ import aiohttp
 
 from wallet.encoding import dumps_compact
 from wallet.errors import RecordNotFound
-from wallet.storage import Store
+from wallet.storage import Add, Store, WriteOp
 
 from .ids import SEQ
 
@@ -52,15 +52,25 @@ class Event:
         return cls(data["id"], data["topic"], data["payload"], data["time"])
 
 
-async def append(store: Store, topic: str, payload: Mapping[str, Any]) -> Event:
-    """Append an event; call inside the transaction of the change it reports."""
+def make(topic: str, payload: Mapping[str, Any]) -> tuple[Event, WriteOp]:
+    """An event and the write that appends it, without I/O, for a caller that writes it in
+    one batch with the change it reports. Its id orders the log (readers resume after the
+    last id they saw): write it before any event made later (the dispatcher's commits,
+    which make all of them, run one at a time)."""
     event = Event(SEQ.next(), topic[:MAX_TOPIC], dict(payload), time.time())
-    await store.add(
+    op = Add(
         CATEGORY,
         event.id,
         dumps_compact(event.to_json()).encode("utf-8"),
         {"topic": event.topic, "~seq": event.id},
     )
+    return event, op
+
+
+async def append(store: Store, topic: str, payload: Mapping[str, Any]) -> Event:
+    """Append an event; call inside the transaction of the change it reports."""
+    event, op = make(topic, payload)
+    await store.write([op])
     return event
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from wallet.encoding import dumps_compact
 from wallet.errors import DuplicateRecord
-from wallet.storage import Store
+from wallet.storage import Add, Store, Update, WriteOp
 
 from .ids import SEQ
 
@@ -96,6 +96,14 @@ def new_item(
         received=time.time(),
         seq=SEQ.next(),
     )
+
+
+def record_op(item: InboxItem, *, new: bool) -> WriteOp:
+    """The write that stores an item: new (a duplicate then fails with DuplicateRecord,
+    rolling back whatever is written with it) or over the stored one (its new state)."""
+    if new:
+        return Add(CATEGORY, item.id, encode(item), item.tags())
+    return Update(CATEGORY, item.id, encode(item), item.tags())
 
 
 async def store_item(store: Store, item: InboxItem) -> bool:

@@ -24,7 +24,7 @@ from typing import Any
 
 from wallet.encoding import dumps_compact
 from wallet.errors import RecordNotFound, StorageError
-from wallet.storage import Store
+from wallet.storage import Add, Store, Update, WriteOp
 
 from .errors import TransportError
 from .ids import SEQ
@@ -80,8 +80,11 @@ class OutboxItem:
         return {"state": self.state.value, "connection_id": self.connection_id, "~seq": self.seq}
 
 
-async def enqueue(store: Store, connection_id: str, message: Mapping[str, Any]) -> OutboxItem:
-    """Append a plaintext message for a connection; call inside the producing transaction."""
+def make(connection_id: str, message: Mapping[str, Any]) -> tuple[OutboxItem, WriteOp]:
+    """A plaintext message's outbox item and the write that appends it, without I/O, for a
+    caller that writes it in one batch with the state change that produced it. Its ``~seq``
+    is taken now: write it before any item made later (the dispatcher's commits, which make
+    all of them, run one at a time)."""
     item = OutboxItem(
         id=str(message["id"]),
         connection_id=connection_id,
@@ -89,7 +92,13 @@ async def enqueue(store: Store, connection_id: str, message: Mapping[str, Any]) 
         seq=SEQ.next(),
         created=time.time(),
     )
-    await store.add(CATEGORY, item.id, _encode(item), item.tags())
+    return item, Add(CATEGORY, item.id, _encode(item), item.tags())
+
+
+async def enqueue(store: Store, connection_id: str, message: Mapping[str, Any]) -> OutboxItem:
+    """Append a plaintext message for a connection; call inside the producing transaction."""
+    item, op = make(connection_id, message)
+    await store.write([op])
     return item
 
 
@@ -261,15 +270,15 @@ class OutboxWorker:
                 self.lanes.notify(connection_id)
 
     async def _store_marks(self, batch: list[OutboxItem]) -> None:
-        if len(batch) == 1:
-            # One write on its own costs one trip to the store; a transaction costs three.
-            with contextlib.suppress(RecordNotFound):  # deleted meanwhile: nothing to mark
-                await self.store.update(CATEGORY, batch[0].id, _encode(batch[0]), batch[0].tags())
-            return
-        async with self.store.transaction() as tx:
+        # One batch, one trip to the store, however many marks.
+        try:
+            await self.store.write([Update(CATEGORY, i.id, _encode(i), i.tags()) for i in batch])
+        except RecordNotFound:
+            # One was deleted meanwhile (nothing to mark there), which undid the batch: the
+            # others one by one. Rare, so the extra trips do not matter.
             for item in batch:
                 with contextlib.suppress(RecordNotFound):
-                    await tx.update(CATEGORY, item.id, _encode(item), item.tags())
+                    await self.store.update(CATEGORY, item.id, _encode(item), item.tags())
 
     async def flush(self) -> None:
         """Wait until every delivered mark taken so far is stored."""
