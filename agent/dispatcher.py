@@ -378,6 +378,15 @@ class Dispatcher:
             self._queued.append(request)
             return await request.future
         self._committing = True
+        # The write runs in a task of its own, shielded: if the caller is cancelled while
+        # its write is under way, the write may still land, and then what follows it
+        # (waking the outbox lanes, publishing the events, passing on to queued commits)
+        # must happen too, or its messages would wait in the store until a restart.
+        first = asyncio.create_task(self._commit_first(request), name="commit")
+        first.add_done_callback(_retrieve)
+        return await asyncio.shield(first)
+
+    async def _commit_first(self, request: _Commit) -> list[events.Event]:
         try:
             return await self._commit_one(request)
         finally:
@@ -461,6 +470,13 @@ class _Commit:
         self.done = done
         self.new = new
         self.future: asyncio.Future[list[events.Event]] | None = None
+
+
+def _retrieve(task: asyncio.Task[Any]) -> None:
+    # A shielded commit whose caller left: its error has nobody to reach, and must not be
+    # reported as never retrieved (the caller that stayed got it from the shield).
+    if not task.cancelled():
+        task.exception()
 
 
 def _resolve(request: _Commit, appended: list[events.Event]) -> None:

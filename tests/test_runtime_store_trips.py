@@ -215,6 +215,31 @@ async def test_a_caller_that_gives_up_before_its_turn_commits_nothing(
     await worker.close()
 
 
+async def test_a_first_caller_cancelled_during_its_write_still_wakes_and_publishes(
+    store: _CountingStore,
+) -> None:
+    """The write may land after the caller left: then its events are published and the
+    commits queued behind it go on, as if it had stayed."""
+    dispatcher, worker = _dispatcher(store)
+    with dispatcher.bus.subscribe() as heard:
+        first = asyncio.ensure_future(
+            dispatcher.commit([Save("note", "1", {}, {}, new=True), Emit("note.saved", {"i": 1})])
+        )
+        await asyncio.sleep(0)  # its write is under way
+        behind = asyncio.ensure_future(
+            dispatcher.commit([Save("note", "2", {}, {}, new=True), Emit("note.saved", {"i": 2})])
+        )
+        await asyncio.sleep(0)
+        first.cancel()
+        await behind
+        assert first.cancelled()
+        got = [heard.get_nowait().payload["i"] for _ in range(2)]
+    assert got == [1, 2]
+    assert {r.id for r in await store.find("note")} == {"1", "2"}
+    await dispatcher.close()
+    await worker.close()
+
+
 async def test_delivered_marks_all_reach_the_store(store: _CountingStore) -> None:
     delivered: list[str] = []
     gate = asyncio.Event()
