@@ -153,7 +153,9 @@ class Api:
                     "description": "success",
                     "content": {op.content_type: {"schema": schema}},
                 }
-            for code in op.errors:
+            # Every body is bounded (the app's client_max_size): say so where one is taken.
+            codes = [*op.errors, 413] if op.body is not None and 413 not in op.errors else op.errors
+            for code in codes:
                 operation["responses"][str(code)] = {
                     "description": _ERROR_TEXT.get(code, "error"),
                     "content": {"application/json": {"schema": ERROR}},
