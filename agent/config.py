@@ -61,6 +61,13 @@ class Config:
         default=1024 * 1024, metadata=_meta("largest inbound message accepted, in bytes")
     )
     workers: int = field(default=16, metadata=_meta("messages processed concurrently"))
+    retention: int = field(
+        default=30 * 24 * 3600,
+        metadata=_meta(
+            "seconds handled inbox records and delivered messages are kept (a retry older "
+            "than this is no longer recognised as a duplicate)"
+        ),
+    )
     prefer: str = field(
         default="http",
         metadata=_meta("transport to prefer when a peer offers both: http or ws"),
@@ -113,6 +120,8 @@ class Config:
             raise ConfigError("forward_rate must be >= 0 and forward_burst between 1 and 1000000")
         if self.no_inbound and self.mediator:
             raise ConfigError("a mediator needs its inbound port; drop no_inbound")
+        if not 3600 <= self.retention <= 10 * 365 * 24 * 3600:
+            raise ConfigError("retention must be between 3600 seconds and ten years")
         if not 1 <= self.workers <= 1024:
             raise ConfigError("workers must be between 1 and 1024")
         if self.prefer not in ("http", "ws"):

@@ -3,7 +3,7 @@
 Each inbound message becomes one record whose id is a digest of (sender, message id), so a
 message delivered twice — a retry after a lost acknowledgement — is stored once and handled
 once. Records stay after handling, as the memory that makes deduplication work, and are
-purged after ``retention`` seconds.
+purged after ``retention`` seconds (:mod:`agent.retention`).
 """
 
 from __future__ import annotations

@@ -37,6 +37,7 @@ from .mediation.queue import Limits
 from .outbox import OutboxItem, OutboxWorker, PermanentDeliveryError
 from .plugin import Effect, Family, Send
 from .registry import Registry
+from .retention import Janitor
 from .sending import Sender
 from .sessions import HttpReturn, Sessions, wants_return_route
 from .transport.inbound import build_app
@@ -72,6 +73,7 @@ class Agent:
         self.sessions = Sessions()
         self.sender = Sender(wallet, self.outbound, self.sessions, prefer=config.prefer)
         self.outbox = OutboxWorker(self.store, self.deliver, on_dead=self._dead_letter)
+        self.janitor = Janitor(self.store, config.retention)
         self.services: dict[str, Any] = {
             "wallet": wallet,
             "agent": self,
@@ -133,6 +135,7 @@ class Agent:
             self.webhooks.append(worker)
         await self.dispatcher.start()
         await self.outbox.start()
+        self.janitor.start()
         if self.mediator is not None:
             self.mediator.start()
         await self.mediation.start()
@@ -202,6 +205,7 @@ class Agent:
         for runner in reversed(self._runners):
             await runner.cleanup()
         self._runners.clear()
+        await self.janitor.close()
         await self.dispatcher.close()
         await self.outbox.close()
         await self.outbound.close()

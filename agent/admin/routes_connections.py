@@ -203,7 +203,8 @@ def register(api: Api) -> None:
                 state = "received"
             else:
                 delivered = await outbox.delivery_state(agent.store, value["id"])
-                state = delivered.value if delivered else "unknown"
+                # No outbox item: it was delivered and then forgotten (agent.retention).
+                state = delivered.value if delivered else "delivered"
             out.append(
                 {**{k: value[k] for k in ("id", "direction", "content", "time")}, "state": state}
             )
