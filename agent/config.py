@@ -64,8 +64,8 @@ class Config:
     retention: int = field(
         default=30 * 24 * 3600,
         metadata=_meta(
-            "seconds handled inbox records and delivered messages are kept (a retry older "
-            "than this is no longer recognised as a duplicate)"
+            "seconds handled inbox records, delivered messages and events are kept (a retry "
+            "older than this is no longer recognised as a duplicate)"
         ),
     )
     prefer: str = field(

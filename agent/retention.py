@@ -6,7 +6,9 @@ plaintext of a message. Kept for ever, they would grow without bound and keep pe
 nobody uses, so after ``retention`` seconds both go: inbox records handled (or failed) and
 outbox items delivered. Dead letters stay until someone looks at them, and so does anything
 not yet handled or delivered. A duplicate older than the retention is no longer recognised,
-so the retention must outlast any sender's retries (days, not minutes).
+so the retention must outlast any sender's retries (days, not minutes). The event log goes
+the same way: a webhook or stream that has been away for longer than the retention resumes
+from the oldest event kept.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import time
 from wallet.errors import MoiError
 from wallet.storage import Delete, Store
 
-from . import inbox, outbox
+from . import events, inbox, outbox
 
 log = logging.getLogger(__name__)
 
@@ -33,13 +35,14 @@ def seq_before(cutoff: float) -> str:
 
 
 async def purge(store: Store, cutoff: float) -> dict[str, int]:
-    """Delete inbox records handled and outbox items delivered before ``cutoff`` (a Unix
-    time); returns how many of each."""
+    """Delete inbox records handled, outbox items delivered and events appended before
+    ``cutoff`` (a Unix time); returns how many of each."""
     before = {"~seq": {"$lt": seq_before(cutoff)}}
     finished = [inbox.InboxState.DONE.value, inbox.InboxState.FAILED.value]
     wanted = {
         inbox.CATEGORY: {"state": {"$in": finished}, **before},
         outbox.CATEGORY: {"state": outbox.DeliveryState.DELIVERED.value, **before},
+        events.CATEGORY: before,
     }
     counts = {}
     for category, query in wanted.items():
@@ -70,9 +73,10 @@ class Janitor:
         counts = await purge(self.store, time.time() - self.retention)
         if any(counts.values()):
             log.info(
-                "retention: forgot %d handled inbox records and %d delivered messages",
+                "retention: forgot %d handled inbox records, %d delivered messages, %d events",
                 counts[inbox.CATEGORY],
                 counts[outbox.CATEGORY],
+                counts[events.CATEGORY],
             )
         return counts
 

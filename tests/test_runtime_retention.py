@@ -1,5 +1,5 @@
-"""Retention: handled inbox records and delivered outbox items are forgotten once older than
-the retention; pending, queued and dead ones, and anything younger, are kept."""
+"""Retention: handled inbox records, delivered outbox items and events are forgotten once
+older than the retention; pending, queued and dead ones, and anything younger, are kept."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from agent import inbox, outbox
+from agent import events, inbox, outbox
 from agent.config import Config
 from agent.errors import ConfigError
 from agent.ids import SEQ
@@ -62,12 +62,26 @@ async def test_old_finished_records_go_and_the_rest_stay(store: Any) -> None:
     for o in [*kept_out, *gone_out]:
         await store.add(outbox.CATEGORY, o.id, outbox._encode(o), o.tags())
 
+    old_event = await events.append(store, "old", {})
+    await store.update(
+        events.CATEGORY,
+        old_event.id,
+        (await store.get(events.CATEGORY, old_event.id)).value,
+        {"topic": "old", "~seq": seq_before(time.time() - 40 * day)},
+    )
+    recent = await events.append(store, "recent", {})
+
     counts = await Janitor(store, 30 * day).run_once()
 
-    assert counts == {inbox.CATEGORY: 2, outbox.CATEGORY: 1}
+    assert counts == {inbox.CATEGORY: 2, outbox.CATEGORY: 1, events.CATEGORY: 1}
     assert {r.id for r in await store.find(inbox.CATEGORY)} == {i.id for i in kept_in}
     assert {r.id for r in await store.find(outbox.CATEGORY)} == {o.id for o in kept_out}
-    assert await Janitor(store, 30 * day).run_once() == {inbox.CATEGORY: 0, outbox.CATEGORY: 0}
+    assert [r.id for r in await store.find(events.CATEGORY)] == [recent.id]
+    assert await Janitor(store, 30 * day).run_once() == {
+        inbox.CATEGORY: 0,
+        outbox.CATEGORY: 0,
+        events.CATEGORY: 0,
+    }
 
 
 async def test_purge_goes_page_by_page(store: Any, monkeypatch: pytest.MonkeyPatch) -> None:
