@@ -1,5 +1,6 @@
 """did:web against local aiohttp servers: HTTPS with a self-signed certificate made here, and
-plain HTTP on loopback."""
+plain HTTP on loopback. Loopback is not a public address, so each resolver here allows it
+(``allow_private=LOOPBACK``, or ``allow_http_for`` naming the host)."""
 
 from __future__ import annotations
 
@@ -34,8 +35,10 @@ from wallet.did import (
     WebTLSError,
     did_web_url,
 )
+from wallet.did.web import WebHostNotPublic
 from wallet.errors import DIDNotFound, InvalidDID, TooLargeError
 from wallet.keys import KeyType, PrivateKey
+from wallet.outbound_guard import LOOPBACK
 
 KEY = PrivateKey.generate(KeyType.ED25519).public
 
@@ -208,7 +211,7 @@ async def test_https_well_known_and_path(https: Server, client_tls: ssl.SSLConte
     path_did = f"{did}:user:alice"
     https.serve_json("/.well-known/did.json", _document(did))
     https.serve_json("/user/alice/did.json", _document(path_did), content_type="text/plain")
-    async with WebResolver(ssl=client_tls) as resolver:
+    async with WebResolver(ssl=client_tls, allow_private=LOOPBACK) as resolver:
         registry = ResolverRegistry()
         registry.register(resolver)
         doc = await registry.resolve(did)
@@ -222,7 +225,7 @@ async def test_https_well_known_and_path(https: Server, client_tls: ssl.SSLConte
 async def test_untrusted_certificate(https: Server) -> None:
     did = f"did:web:localhost%3A{https.port}"
     https.serve_json("/.well-known/did.json", _document(did))
-    async with WebResolver() as resolver:
+    async with WebResolver(allow_private=LOOPBACK) as resolver:
         with pytest.raises(WebTLSError) as info:
             await resolver.resolve(did)
     assert info.value.host == f"localhost:{https.port}"
@@ -240,7 +243,7 @@ async def test_http_statuses(https: Server, client_tls: ssl.SSLContext) -> None:
 
     https.handlers["/a/did.json"] = fail
     https.handlers["/b/did.json"] = redirect
-    async with WebResolver(ssl=client_tls) as resolver:
+    async with WebResolver(ssl=client_tls, allow_private=LOOPBACK) as resolver:
         with pytest.raises(DIDWebNotFound) as info:
             await resolver.resolve(did)
         assert isinstance(info.value, DIDNotFound) and info.value.status == 404
@@ -261,7 +264,7 @@ async def test_bad_documents(https: Server, client_tls: ssl.SSLContext) -> None:
         return web.Response(text="<html>hello</html>", content_type="text/html")
 
     https.handlers["/html/did.json"] = not_json
-    async with WebResolver(ssl=client_tls) as resolver:
+    async with WebResolver(ssl=client_tls, allow_private=LOOPBACK) as resolver:
         with pytest.raises(DocumentIdMismatch):
             await resolver.resolve(did)
         for suffix in (":list", ":html"):
@@ -292,7 +295,7 @@ async def test_size_limit_with_and_without_content_length(
 
     https.handlers["/declared/did.json"] = declared
     https.handlers["/streamed/did.json"] = streamed
-    async with WebResolver(ssl=client_tls, max_bytes=4096) as resolver:
+    async with WebResolver(ssl=client_tls, allow_private=LOOPBACK, max_bytes=4096) as resolver:
         with pytest.raises(WebDocumentTooLarge) as info:
             await resolver.resolve(f"{did}:declared")
         assert isinstance(info.value, TooLargeError)
@@ -311,7 +314,7 @@ async def test_timeout(https: Server, client_tls: ssl.SSLContext) -> None:
         return web.Response(text="{}")
 
     https.handlers["/.well-known/did.json"] = slow
-    async with WebResolver(ssl=client_tls, timeout=0.3) as resolver:
+    async with WebResolver(ssl=client_tls, allow_private=LOOPBACK, timeout=0.3) as resolver:
         with pytest.raises(WebTimeout) as info:
             await resolver.resolve(did)
     release.set()
@@ -352,7 +355,12 @@ async def test_plain_http_loopback_with_injected_session_and_ttl(http: Server) -
         assert http.hits == 3 and all(d is docs[0] for d in docs)
         await registry.close()  # the injected session is the caller's: still open
         assert not session.closed
-    # without allow_http_for, the same loopback DID is fetched over HTTPS and fails
+    # without allow_http_for, the same loopback DID is fetched over HTTPS, and refused: its
+    # host is not a public address
     async with WebResolver() as strict:
-        with pytest.raises(WebResolutionError):
+        with pytest.raises(WebHostNotPublic) as refused:
             await strict.resolve(did)
+    assert isinstance(refused.value, WebHostUnreachable)
+    assert str(refused.value) == (
+        f"did:web host 127.0.0.1:{http.port}: cannot connect: not a public address"
+    )

@@ -6,6 +6,10 @@ per cache lifetime, so checking many credentials against one list costs one fetc
 signature check. The lifetime is the shortest of the configured ``max_age``, the list's
 ``ttl``, the response's ``Cache-Control: max-age`` and the time left before its
 ``validUntil``: a verifier sees a revocation at most ``max_age`` seconds late.
+
+The URL is the credential's choice, so the fetch may connect only to public addresses
+(:mod:`wallet.outbound_guard`): an IP literal is judged before the request and at every
+redirect, a host name's addresses when connecting.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import re
 import time
 import zlib
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -38,6 +42,7 @@ from wallet.credentials.status_list import (
 )
 from wallet.encoding import loads_object
 from wallet.errors import InputError, TooLargeError
+from wallet.outbound_guard import LOOPBACK, AddressGuard, HostNotPublic
 
 #: Default ceiling of a response body; a 131,072-entry list is a few hundred bytes to 22 KiB.
 DEFAULT_MAX_RESPONSE_BYTES = 2 * 1024 * 1024
@@ -54,6 +59,15 @@ _MAX_REDIRECTS = 3
 
 class StatusUnreachable(StatusRetrievalError):
     """The status list's host could not be reached, or did not answer in time."""
+
+
+class StatusHostNotPublic(StatusUnreachable, HostNotPublic):
+    """The status list's host is not, or does not resolve to, a public address (and is not
+    allowed by ``allow_private``)."""
+
+    def __init__(self, host: str) -> None:
+        super().__init__(f"status list host {host} is not a public address")
+        self.host = host
 
 
 class StatusHTTPError(StatusRetrievalError):
@@ -84,7 +98,14 @@ class StatusListFetcher:
 
     ``verify_list_credential`` checks a list credential's proof (see
     :data:`wallet.credentials.status_list.ListCredentialVerifier`). Plain ``http`` URLs are
-    refused unless ``allow_http`` is set (development and tests on loopback).
+    refused unless ``allow_http`` is set (development and tests on loopback, so it also allows
+    loopback addresses).
+
+    Only public addresses are connected to, unless ``allow_private`` names the host or a
+    network holding the address (see :class:`~wallet.outbound_guard.AddressGuard`). Without a
+    ``session`` the fetcher makes a guarded one for each fetch (so it holds no connection to
+    close between fetches); a given ``session`` is the caller's, and its connector should come
+    from :meth:`AddressGuard.connector` -- otherwise only IP literals in URLs are judged.
     """
 
     def __init__(
@@ -99,6 +120,7 @@ class StatusListFetcher:
         cache_size: int = 256,
         minimum_entries: int = MIN_ENTRIES,
         allow_http: bool = False,
+        allow_private: Iterable[str] = (),
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if timeout <= 0 or max_response_bytes <= 0 or max_age < 0 or cache_size < 0:
@@ -113,6 +135,7 @@ class StatusListFetcher:
         self._cache_size = cache_size
         self._minimum_entries = minimum_entries
         self._schemes = ("https", "http") if allow_http else ("https",)
+        self.guard = AddressGuard([*allow_private, *(LOOPBACK if allow_http else ())])
         self._clock = clock
         self._cache: OrderedDict[str, _Cached] = OrderedDict()
         self._inflight: dict[str, asyncio.Future[ParsedStatusList]] = {}
@@ -126,9 +149,8 @@ class StatusListFetcher:
         await self.close()
 
     async def close(self) -> None:
-        if self._own_session and self._session is not None:
-            await self._session.close()
-            self._session = None
+        """Nothing to release: a session of the fetcher's own lives for one fetch, a given
+        one is the caller's. Kept so that the fetcher is an async context manager."""
 
     def invalidate(self, url: str | None = None) -> None:
         """Forget one cached list, or all of them."""
@@ -209,7 +231,20 @@ class StatusListFetcher:
         No verification or caching happens here.
         """
         self._check_url(url)
-        session = self._get_session()
+        if self._session is not None:
+            return await self._follow(self._session, url)
+        # A session of our own per fetch: lists are fetched once per cache lifetime, so
+        # keep-alive buys little, and a fetcher that holds no session needs no closing (the
+        # agent keeps one for its whole life). It inflates Content-Encoding itself, within the
+        # size limit, and its connector refuses addresses that are not public.
+        async with aiohttp.ClientSession(
+            auto_decompress=False, connector=self.guard.connector()
+        ) as session:
+            return await self._follow(session, url)
+
+    async def _follow(
+        self, session: aiohttp.ClientSession, url: str
+    ) -> tuple[dict[str, Any] | str, float | None]:
         current = url
         for _ in range(_MAX_REDIRECTS + 1):
             self.fetches += 1
@@ -231,6 +266,11 @@ class StatusListFetcher:
                         raise StatusHTTPError(resp.status, current)
                     body = await self._read_body(resp, current)
                     return _parse_body(body, current), _cache_max_age(resp.headers)
+            except HostNotPublic as err:
+                if isinstance(err, StatusRetrievalError):
+                    raise
+                # From the connector's resolver: the name resolved to no allowed address.
+                raise StatusHostNotPublic(err.host) from err
             except TimeoutError as err:
                 raise StatusUnreachable(f"status list {current} did not answer in time") from err
             except aiohttp.InvalidURL as err:
@@ -246,13 +286,12 @@ class StatusListFetcher:
         if parts.scheme not in self._schemes or not parts.hostname:
             allowed = " or ".join(self._schemes)
             raise StatusRetrievalError(f"status list URL {url!r} is not an {allowed} URL")
-
-    def _get_session(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            # Our own session inflates Content-Encoding itself, within the size limit.
-            self._session = aiohttp.ClientSession(auto_decompress=False)
-            self._own_session = True
-        return self._session
+        try:
+            self.guard.check_url(url)
+        except HostNotPublic as err:
+            raise StatusHostNotPublic(err.host) from err
+        except ValueError as err:  # yarl: not a URL it can parse
+            raise StatusRetrievalError(f"status list URL {url[:200]!r} is not valid") from err
 
     async def _read_body(self, resp: aiohttp.ClientResponse, url: str) -> bytes:
         limit = self._max_response

@@ -6,6 +6,10 @@ is written ``%3A``. The fetch is bounded in time and size (the size while readin
 from ``Content-Length``), redirects are not followed (a did:web names its own location), any
 content type is read as JSON, and the document's ``id`` must be the DID. Every failure is a
 :class:`~wallet.did.errors.WebResolutionError` naming the host.
+
+The host is the DID's choice, so the fetch may connect only to public addresses
+(:mod:`wallet.outbound_guard`): an IP-literal host is refused before the request, a host
+name's addresses when connecting (:class:`WebHostNotPublic`).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import aiohttp
 
 from ..encoding import loads_object
 from ..errors import InputError, InvalidDID
+from ..outbound_guard import AddressGuard, HostNotPublic
 from .errors import (
     DIDWebNotFound,
     DocumentIdMismatch,
@@ -34,7 +39,7 @@ from .errors import (
 )
 from .url import parse_did
 
-__all__ = ["DEFAULT_MAX_BYTES", "DEFAULT_TIMEOUT", "WebResolver", "did_web_url"]
+__all__ = ["DEFAULT_MAX_BYTES", "DEFAULT_TIMEOUT", "WebHostNotPublic", "WebResolver", "did_web_url"]
 
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_MAX_BYTES = 256 * 1024
@@ -42,6 +47,20 @@ _ACCEPT = "application/did+json, application/did+ld+json, application/json;q=0.9
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _HOST_RE = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
 _PORT_RE = re.compile(r"[0-9]{1,5}")
+
+
+class WebHostNotPublic(WebHostUnreachable, HostNotPublic):
+    """The did:web host is not, or does not resolve to, a public address (and is not allowed
+    by ``allow_private`` or ``allow_http_for``)."""
+
+    def __init__(self, host: str) -> None:
+        # "cannot connect" as for any unreachable host: moi refused to connect there.
+        super().__init__(host, "cannot connect: not a public address")
+
+
+def _host_part(host: str) -> str:
+    """``host`` without a ``:port`` (an IPv6 address without brackets has several colons)."""
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
 def _is_loopback(host: str) -> bool:
@@ -78,7 +97,11 @@ class WebResolver:
     ``session``: a session to use (the caller closes it); otherwise one is made on first use
     and closed by :meth:`close`. ``ssl``: a TLS context (tests pass one trusting their own
     certificate). ``allow_http_for``: loopback hosts fetched over plain HTTP, for tests and
-    local development; any other host is refused there.
+    local development; any other host is refused there. Only public addresses are connected
+    to, unless ``allow_private`` names the host or a network holding the address, or the host
+    is one of ``allow_http_for`` (see :class:`~wallet.outbound_guard.AddressGuard`). A given
+    ``session``'s connector should come from :meth:`AddressGuard.connector` -- otherwise only
+    IP-literal hosts are judged.
     """
 
     methods = frozenset({"web"})
@@ -92,13 +115,16 @@ class WebResolver:
         max_bytes: int = DEFAULT_MAX_BYTES,
         ssl: ssl_module.SSLContext | None = None,
         allow_http_for: Iterable[str] = (),
+        allow_private: Iterable[str] = (),
     ) -> None:
         if timeout <= 0 or max_bytes <= 0:
             raise ValueError("timeout and max_bytes must be positive")
         hosts = frozenset(h.lower() for h in allow_http_for)
         for host in hosts:
-            if not _is_loopback(host.rsplit(":", 1)[0] if host.count(":") == 1 else host):
+            if not _is_loopback(_host_part(host)):
                 raise ValueError(f"plain HTTP is allowed only for loopback hosts, not {host!r}")
+        # Naming a loopback host for plain HTTP is the explicit wish to fetch from it.
+        self.guard = AddressGuard([*allow_private, *(_host_part(h).strip("[]") for h in hosts)])
         self._session = session
         self._own_session: aiohttp.ClientSession | None = None
         self.timeout = timeout
@@ -121,7 +147,7 @@ class WebResolver:
         if self._session is not None:
             return self._session
         if self._own_session is None or self._own_session.closed:
-            self._own_session = aiohttp.ClientSession()
+            self._own_session = aiohttp.ClientSession(connector=self.guard.connector())
         return self._own_session
 
     def url_for(self, did: str) -> tuple[str, str]:
@@ -143,6 +169,11 @@ class WebResolver:
         return doc
 
     async def _fetch(self, url: str, host: str) -> bytes:
+        try:
+            # aiohttp connects to an IP literal without asking the resolver: judge it here.
+            self.guard.check_url(url)
+        except HostNotPublic as err:
+            raise WebHostNotPublic(host) from err
         session = self._session_for_use()
         try:
             async with asyncio.timeout(self.timeout):
@@ -166,6 +197,9 @@ class WebResolver:
                     return bytes(body)
         except WebResolutionError:
             raise
+        except HostNotPublic as err:
+            # From the connector's resolver: the name resolved to no allowed address.
+            raise WebHostNotPublic(host) from err
         except TimeoutError as err:
             raise WebTimeout(host, f"no document within {self.timeout:g} s") from err
         except (aiohttp.ClientSSLError, ssl_module.SSLError) as err:
