@@ -3,8 +3,10 @@
 Run it with ``./run demo``. It drives the real ``moi`` command line, as a person would: two
 homes, two agents started with ``moi start``, an invitation from the shop, accepted by the
 person, then messages, a trust ping and feature discovery — once over DIDComm v1 (the Aries
-world: out-of-band 1.1 + DID exchange 1.1) and once over DIDComm v2. Every line printed is
-what the agents really did; nothing leaves this machine.
+world: out-of-band 1.1 + DID exchange 1.1) and once over DIDComm v2 — and then credentials:
+the shop issues Alice a card (SD-JWT VC) and later asks only whether she is over 18, which
+she sees before anything is sent. Every line printed is what the agents really did; nothing
+leaves this machine.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 BOLD, DIM, GREEN, RESET = "\033[1m", "\033[2m", "\033[32m", "\033[0m"
 if not sys.stdout.isatty():
@@ -48,6 +51,16 @@ class Person:
         if proc.returncode != 0:
             raise SystemExit(f"moi {' '.join(args)} failed: {proc.stderr.strip()}")
         return proc.stdout.strip()
+
+    def moi_background(self, *args: str) -> subprocess.Popen[str]:
+        """A command that waits on the other side (an offer, a proof request)."""
+        return subprocess.Popen(
+            [sys.executable, "-m", "agent.cli.main", "--home", str(self.home), *args],
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
 
     def start(self) -> None:
         self.moi("init")
@@ -88,7 +101,7 @@ def say(who: str, text: str) -> None:
     print(f"{BOLD}{who:>6}{RESET}  {text}")
 
 
-def run(person: Person, shop: Person, family: str) -> None:
+def run(person: Person, shop: Person, family: str) -> str:
     title = "DIDComm v1 (out-of-band 1.1 + DID exchange 1.1)" if family == "v1" else "DIDComm v2"
     print(f"\n{BOLD}— {title} —{RESET}")
     url = shop.moi("invite", f"--{family}", "--label", "Corner Shop")
@@ -129,6 +142,61 @@ def run(person: Person, shop: Person, family: str) -> None:
     features = json.loads(person.moi("features", connection))
     names = ", ".join(uri.split("didcomm.org/")[-1] for uri in features)
     say("alice", f"the shop's agent speaks: {DIM}{names}{RESET}")
+    return shop_conn["id"]
+
+
+def wait_for_rows(who: Person, *args: str) -> dict[str, Any]:
+    """The first row ``moi ARGS`` lists (offers or requests waiting for the person)."""
+    deadline = time.monotonic() + 30
+    while True:
+        rows = json.loads(who.moi(*args))
+        if rows:
+            return rows[0]
+        if time.monotonic() > deadline:
+            raise SystemExit(f"nothing came: moi {' '.join(args)}")
+        time.sleep(0.1)
+
+
+def credentials(person: Person, shop: Person, to_alice: str) -> None:
+    """The shop vouches for Alice (an SD-JWT VC she keeps); later it asks her only whether
+    she is over 18, and she sees exactly what would be disclosed before agreeing."""
+    print(f"\n{BOLD}— Credentials: a loyalty card, then proof of age (SD-JWT VC) —{RESET}")
+    claims = {"name": "Alice", "member_since": "2024", "age_over_18": True}
+    offering = shop.moi_background(
+        "credential", "offer", to_alice, "--format", "sd-jwt", "--claims", json.dumps(claims),
+        "--sd", "name", "--sd", "member_since", "--sd", "age_over_18", "--status",
+    )  # fmt: skip
+    offer = wait_for_rows(person, "credential", "offers")
+    say("alice", f"offer from {offer['from']}: {json.dumps(offer['offer']['claims'])}")
+    kept = json.loads(person.moi("credential", "accept", offer["id"]))
+    say("alice", f"accepted; verified and kept as {DIM}{kept['credential_id']}{RESET}")
+    finish(offering)
+
+    asking = shop.moi_background(
+        "proof", "request", to_alice, "--claim", "age_over_18=true", "--format", "sd-jwt"
+    )
+    request = wait_for_rows(person, "proof", "requests")
+    preview = request["preview"]
+    (shown,) = preview["credentials"]
+    say(
+        "alice",
+        f"{preview['to']['label']} asks; it would see {json.dumps(shown['disclosed'])}, "
+        f"not {', '.join(shown['withheld'])}",
+    )
+    person.moi("proof", "accept", request["id"])
+    report = json.loads(finish(asking))
+    checks = ", ".join(f"{k} {v}" for k, v in report["checks"].items())
+    say(
+        "shop",
+        f"verified={report['verified']}: got {json.dumps(report['claims'])} {DIM}({checks}){RESET}",
+    )
+
+
+def finish(proc: subprocess.Popen[str]) -> str:
+    out, err = proc.communicate(timeout=60)
+    if proc.returncode != 0:
+        raise SystemExit(f"moi failed: {err.strip()}")
+    return out.strip()
 
 
 def main() -> None:
@@ -145,7 +213,8 @@ def main() -> None:
                     f"agent running; wallet encrypted at rest ({len(dids)} DIDs)",
                 )
             run(person, shop, "v1")
-            run(person, shop, "v2")
+            to_alice = run(person, shop, "v2")
+            credentials(person, shop, to_alice)
             print(
                 f"\n{GREEN}Done.{RESET} Each side holds its own keys; each relationship has its "
                 "own DIDs, so the shop cannot correlate Alice across services."
