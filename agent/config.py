@@ -24,8 +24,10 @@ _MAX_CONFIG_BYTES = 256 * 1024
 ADMIN_FILE = "admin.json"
 
 
-def _meta(help: str, *, flag: bool = True, short: str | None = None) -> dict[str, Any]:
-    return {"help": help, "flag": flag, "short": short}
+def _meta(
+    help: str, *, flag: bool = True, short: str | None = None, metavar: str | None = None
+) -> dict[str, Any]:
+    return {"help": help, "flag": flag, "short": short, "metavar": metavar}
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +58,14 @@ class Config:
     )
     webhook_urls: tuple[str, ...] = field(
         default=(), metadata=_meta("URL to POST events to (repeat, or comma-separated in MOI_)")
+    )
+    allow_private_fetch: tuple[str, ...] = field(
+        default=(),
+        metadata=_meta(
+            "host, address or CIDR network that status lists and did:web documents may be "
+            "fetched from although not public (repeat; default: public addresses only)",
+            metavar="HOST_OR_NET",
+        ),
     )
     max_message_bytes: int = field(
         default=1024 * 1024, metadata=_meta("largest inbound message accepted, in bytes")
@@ -136,6 +146,14 @@ class Config:
                 )
         for url in self.webhook_urls:
             _check_url("webhook_urls", url, ("http", "https"))
+        if self.allow_private_fetch:
+            # Imported only when used: it brings aiohttp, which building the CLI parser avoids.
+            from wallet.outbound_guard import AddressGuard
+
+            try:
+                AddressGuard(self.allow_private_fetch)
+            except ValueError as err:
+                raise ConfigError(f"allow_private_fetch: {err}") from None
         if len(self.label) > 200:
             raise ConfigError("label must be at most 200 characters")
         if self.insecure_admin and not _is_loopback(self.admin_host):
@@ -263,7 +281,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                 dest=f.name,
                 action="append",
                 default=None,
-                metavar="URL" if "url" in f.name else "DID",
+                metavar=meta["metavar"] or ("URL" if "url" in f.name else "DID"),
                 help=help_text,
             )
         else:

@@ -21,6 +21,7 @@ from aiohttp import web
 
 from protocols import routing
 from wallet import Wallet
+from wallet.did import WebResolver
 from wallet.didcomm.message import Message
 from wallet.didcomm.packing import did_of
 from wallet.errors import MoiError, RecordNotFound
@@ -65,6 +66,10 @@ class Agent:
         self.home = home
         self.admin_key = admin_key
         self.registry = registry or Registry()
+        if config.allow_private_fetch:
+            # did:web hosts on the organisation's own network, allowed by its operator.
+            web_resolver = WebResolver(allow_private=config.allow_private_fetch)
+            wallet.resolver.register(web_resolver, replace=True)
         if registry is None:
             self.registry.load_entry_points()
         self.connections = Connections(self.store)

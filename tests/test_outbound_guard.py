@@ -6,11 +6,13 @@ in place of aiohttp's default one, answering the addresses each test chooses.
 
 from __future__ import annotations
 
+import argparse
 import ipaddress
 import json
 import socket
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -363,3 +365,51 @@ async def test_did_web_allowances(server: Server, dns: FakeResolver) -> None:
         with pytest.raises(WebResolutionError) as info:
             await resolver.resolve(f"did:web:did.corp.example%3A{server.port}")
     assert not isinstance(info.value, HostNotPublic)
+
+
+# -- the agent's option -----------------------------------------------------------------------
+
+
+def test_config_option() -> None:
+    from agent.config import Config, ConfigError, add_arguments, resolve
+
+    assert Config().allow_private_fetch == ()
+    env = {"MOI_ALLOW_PRIVATE_FETCH": "10.1.0.0/16, status.corp.example"}
+    assert resolve(None, env).allow_private_fetch == ("10.1.0.0/16", "status.corp.example")
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(["--allow-private-fetch", "fd00::/8", "--allow-private-fetch", "h"])
+    assert resolve(args, {}).allow_private_fetch == ("fd00::/8", "h")
+    assert "HOST_OR_NET" in parser.format_help()
+    with pytest.raises(ConfigError, match="allow_private_fetch"):
+        Config(allow_private_fetch=("10.0.0.0/99",))
+
+
+async def test_agent_passes_the_option(tmp_path: Path, dns: FakeResolver) -> None:
+    from agent.config import Config
+    from agent.runtime import Agent
+    from protocols.issue_credential import policy
+    from wallet import Wallet
+
+    with socket.socket() as sock:  # a loopback port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    dns.answers["did.corp.example"] = ["127.0.0.1"]
+    did = f"did:web:did.corp.example%3A{port}"
+    for allow in ((), ("10.0.0.0/8", "127.0.0.1")):
+        home = tmp_path / str(len(allow))
+        home.mkdir()
+        wallet = await Wallet.create(f"sqlite://{home}/w.db", passphrase="pw", kdf="argon2id-test")
+        try:
+            agent = Agent(Config(allow_private_fetch=allow), wallet, home=home)
+            fetcher = policy.fetcher(agent.services, policy.CredentialPolicy())
+            # its own guarded sessions, not the agent's outbound one
+            assert fetcher._session is None
+            assert fetcher.guard.allows_address("10.1.2.3") is bool(allow)
+            assert not fetcher.guard.allows_address("169.254.169.254")
+            with pytest.raises(WebResolutionError) as info:
+                await wallet.resolver.resolve(did)
+            # refused by the guard, or let through to a closed port
+            assert isinstance(info.value, HostNotPublic) is not allow
+        finally:
+            await wallet.close()

@@ -119,7 +119,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def _status_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--allow-http", action="store_true", help="fetch status lists over plain http (testing)"
+        "--allow-http",
+        action="store_true",
+        help="fetch status lists over plain http, and from loopback addresses (testing)",
     )
 
 

@@ -98,13 +98,13 @@ def fetcher(services: Mapping[str, Any], policy: CredentialPolicy) -> Any:
     cached = services.get(_FETCHER_KEY) if isinstance(services, dict) else None
     if cached is not None and cached[0] == key:
         return cached[1]
-    outbound = getattr(agent, "outbound", None)
-    session = outbound.session if outbound is not None else None
+    # No session of the agent's: the fetcher's own connect only to public addresses, and to
+    # those the operator allows (--allow-private-fetch).
     made = status_fetcher(
         wallet.resolver,
         allow_http=allow_http,
         max_age=float(policy.status_max_age),
-        session=session,
+        allow_private=getattr(services.get("config"), "allow_private_fetch", ()),
     )
     if isinstance(services, dict):
         services[_FETCHER_KEY] = (key, made)
