@@ -171,7 +171,7 @@ class FakeResolver(AbstractResolver):
 def dns(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeResolver]:
     """Every guarded connector made during the test resolves through this fake."""
     fake = FakeResolver({})
-    monkeypatch.setattr(outbound_guard, "DefaultResolver", lambda: fake)
+    monkeypatch.setattr(outbound_guard, "ThreadedResolver", lambda: fake)
     yield fake
 
 

@@ -28,7 +28,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
-from aiohttp.resolver import DefaultResolver
+from aiohttp.resolver import ThreadedResolver
 from yarl import URL
 
 from .errors import MoiError
@@ -190,8 +190,9 @@ class AddressGuard:
 
 
 class GuardedResolver(AbstractResolver):
-    """Wraps a resolver (aiohttp's default one unless given) and drops the addresses the guard
-    refuses; when none is left, raises :class:`HostNotPublic` for the host.
+    """Wraps a resolver (the system's, through aiohttp's ``ThreadedResolver``, unless given)
+    and drops the addresses the guard refuses; when none is left, raises
+    :class:`HostNotPublic` for the host.
 
     A mixed answer keeps only the allowed addresses: a public name that also lists a private
     address (by mistake or by design) stays usable without the private one being tried.
@@ -199,8 +200,10 @@ class GuardedResolver(AbstractResolver):
 
     def __init__(self, guard: AddressGuard, inner: AbstractResolver | None = None) -> None:
         self._guard = guard
-        # aiohttp's default resolver is asynchronous (getaddrinfo in an executor, or aiodns).
-        self._inner = inner if inner is not None else DefaultResolver()
+        # getaddrinfo in an executor: asynchronous, and with nothing to release. aiohttp closes
+        # only a resolver it made itself, so aiohttp's default with aiodns installed (whose
+        # channel wants closing) would leak one per connector.
+        self._inner = inner if inner is not None else ThreadedResolver()
 
     async def resolve(
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
