@@ -181,7 +181,7 @@ def credentials(person: Person, shop: Person, to_alice: str) -> None:
     say(
         "alice",
         f"{preview['to']['label']} asks; it would see {json.dumps(shown['disclosed'])}, "
-        f"not {', '.join(shown['withheld'])}",
+        f"not {', '.join(sorted(shown['withheld']))}",
     )
     person.moi("proof", "accept", request["id"])
     report = json.loads(finish(asking))

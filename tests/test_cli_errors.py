@@ -168,8 +168,11 @@ CASES: dict[str, Err] = {
         "did:web host localhost:1: cannot connect",
     ),
     # did:web is HTTPS only: a plain HTTP server on loopback fails the TLS handshake
+    # A loopback host is refused before any connection (not a public address).
     "did-web-plain-http": Err(
-        "alice", ("did", "resolve", "{web_did}"), r"did:web host 127\.0\.0\.1:\d+: TLS failed"
+        "alice",
+        ("did", "resolve", "{web_did}"),
+        r"did:web host 127\.0\.0\.1:\d+: cannot connect: not a public address",
     ),
     # -- messages that must not unpack --
     "unpack-missing-file": Err("bob", ("message", "unpack", "/nonexistent"), "cannot read message"),
