@@ -24,6 +24,7 @@ from wallet.errors import RecordNotFound
 from wallet.storage import Add, Store, WriteOp
 
 from .ids import SEQ
+from .tasks import cancel
 
 log = logging.getLogger("moi.events")
 
@@ -217,7 +218,4 @@ class WebhookWorker:
             delay = min(self.max_delay, delay * 2)
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel(self._task)

@@ -14,7 +14,6 @@ from the oldest event kept.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 
@@ -22,6 +21,7 @@ from wallet.errors import MoiError
 from wallet.storage import Delete, Store
 
 from . import events, inbox, outbox
+from .tasks import cancel
 
 log = logging.getLogger(__name__)
 
@@ -90,8 +90,5 @@ class Janitor:
             await asyncio.sleep(self.every)
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel(self._task)
+        self._task = None

@@ -31,6 +31,7 @@ from wallet.errors import MoiError
 from ..connections import ConnectionRecord, canonical_did
 from ..errors import RemoteProtocolError, TransportError
 from ..plugin import Family, Save, Send
+from ..tasks import cancel
 
 log = logging.getLogger("moi.mediation")
 
@@ -193,11 +194,8 @@ class MediationClient:
         self._task = asyncio.create_task(self._run(), name="mediation-pickup")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel(self._task)
+        self._task = None
         self.live = False
 
     async def on_status(self, connection_id: str, count: int, live: Any) -> None:
