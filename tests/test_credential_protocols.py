@@ -406,7 +406,9 @@ async def test_a_replayed_presentation_is_rejected(pair: tuple[Peer, Peer]) -> N
             "challenge" in ended.report["checks"]["holder_binding"]
             or "nonce" in (ended.report["checks"]["holder_binding"])
         )
-        await proofs.decline(alice.agent, waiting.id)
+        # The shop's problem report ends Alice's side too (no decline needed, nor possible).
+        theirs = await proofs.wait_for(alice.agent, waiting.id, (), timeout=10)
+        assert theirs.state == "abandoned"
 
 
 # -- revocation, against the status list the issuer's agent serves ---------------------------
