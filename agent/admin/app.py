@@ -28,6 +28,7 @@ from . import (
     routes_events,
     routes_invitations,
     routes_mediation,
+    routes_proofs,
 )
 from .openapi import Api, plugin_operation
 
@@ -40,6 +41,7 @@ routes_connections.register_rotation(API)
 routes_events.register(API)
 routes_mediation.register(API)
 routes_credentials.register(API)
+routes_proofs.register(API)
 
 Middleware = Callable[
     [web.Request, Callable[[web.Request], Awaitable[web.StreamResponse]]],
