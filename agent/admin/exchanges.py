@@ -1,19 +1,23 @@
 """What the admin routes of both credential protocols share: the exchange record's schema,
-the filters of a listing, and ``?wait=S`` -- holding an answer until the exchange ends
-(``done`` or ``abandoned``) or ``S`` seconds pass (then 504), subscribing before acting so
-that no outcome is missed."""
+the reading routes (what waits for the person, the listing, one exchange), and ``?wait=S``
+-- holding an answer until the exchange ends (``done`` or ``abandoned``) or ``S`` seconds
+pass (then 504), subscribing before acting so that no outcome is missed."""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
+from aiohttp import web
+
+from protocols.exchange.actions import Exchanges
 from protocols.issue_credential.records import CredentialExchangeRecord
 from protocols.present_proof.records import PresentationExchangeRecord
 from wallet.errors import InputError
 
-from .openapi import Param
+from .openapi import Api, Param
 from .schemas import CONNECTION_REF, LIMIT, OFFSET
 
 WAIT = {"type": "number", "minimum": 0, "maximum": 300}
@@ -90,3 +94,64 @@ async def waiting(
 
 async def connection_id(agent: Any, ref: str | None) -> str | None:
     return (await agent.connections.lookup(ref)).id if ref else None
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """Where and how one protocol's exchanges are read through the API."""
+
+    tag: str
+    #: The listing ("/proofs"); one exchange is at ``{path}/{id}``.
+    path: str
+    list_summary: str
+    one_summary: str
+    #: The roles a listing may be filtered by.
+    roles: tuple[str, str]
+    #: What waits for the person's decision: its path, summary, and (role, state).
+    pending_path: str
+    pending_summary: str
+    pending: tuple[str, str]
+
+
+def register_reading(api: Api, exchanges: Exchanges[Any], reading: Reading) -> None:
+    """The three reading routes of one protocol: what waits for the person, the listing
+    (filtered, paged) and one exchange (``?wait=S`` until it ends)."""
+    role, state = reading.pending
+
+    @api.route(
+        "GET",
+        reading.pending_path,
+        summary=reading.pending_summary,
+        tag=reading.tag,
+        response=EXCHANGES,
+    )
+    async def pending(agent: Any, request: web.Request) -> Any:
+        found = await exchanges.list(agent, role=role, state=state)
+        return [r.to_json() for r in found]
+
+    @api.route(
+        "GET",
+        reading.path,
+        summary=reading.list_summary,
+        tag=reading.tag,
+        params=FILTERS,
+        response=EXCHANGES,
+        errors=(400, 401, 404),
+    )
+    async def listed(agent: Any, request: web.Request, **filters: Any) -> Any:
+        return await listing(agent, exchanges.list, reading.roles, **filters)
+
+    @api.route(
+        "GET",
+        f"{reading.path}/{{id}}",
+        summary=reading.one_summary,
+        tag=reading.tag,
+        params=(ID, Param("wait", WAIT)),
+        response=EXCHANGE,
+        errors=(400, 401, 404, 504),
+    )
+    async def one(agent: Any, request: web.Request, id: str, wait: float = 0) -> Any:
+        record = await exchanges.get(agent, id)
+        if wait and not record.finished:
+            record = await exchanges.wait_for(agent, id, {"done"}, timeout=wait)
+        return record.to_json()

@@ -13,23 +13,21 @@ from aiohttp import web
 
 from protocols.issue_credential import actions as issuing
 from protocols.issue_credential import policy as policies
-from protocols.issue_credential import records as credential_records
 from protocols.issue_credential.formats import OfferFormat
 from wallet.errors import InputError
 
 from .exchanges import (
     DID,
     EXCHANGE,
-    EXCHANGES,
-    FILTERS,
     ID,
     REASON,
     STRINGS,
     TEXT,
     WAIT,
+    Reading,
     Record,
-    listing,
     object_body,
+    register_reading,
     waiting,
 )
 from .openapi import Api, Param
@@ -138,43 +136,20 @@ def _credential_routes(api: Api) -> None:
         )
         return record.to_json()
 
-    @api.route(
-        "GET",
-        "/credentials/offers",
-        summary="Offers waiting for your decision, with what each credential would say",
-        tag="credentials",
-        response=EXCHANGES,
+    register_reading(
+        api,
+        issuing.EXCHANGES,
+        Reading(
+            tag="credentials",
+            path="/credentials/exchanges",
+            list_summary="Credential exchanges, oldest first",
+            one_summary="One credential exchange; ?wait=S until it ends",
+            roles=("issuer", "holder"),
+            pending_path="/credentials/offers",
+            pending_summary="Offers waiting for your decision, with what each credential would say",
+            pending=("holder", "offer-received"),
+        ),
     )
-    async def pending_offers(agent: Any, request: web.Request) -> Any:
-        found = await issuing.list_exchanges(agent, role="holder", state="offer-received")
-        return [r.to_json() for r in found]
-
-    @api.route(
-        "GET",
-        "/credentials/exchanges",
-        summary="Credential exchanges, oldest first",
-        tag="credentials",
-        params=FILTERS,
-        response=EXCHANGES,
-        errors=(400, 401, 404),
-    )
-    async def exchanges(agent: Any, request: web.Request, **filters: Any) -> Any:
-        return await listing(agent, issuing.list_exchanges, ("issuer", "holder"), **filters)
-
-    @api.route(
-        "GET",
-        "/credentials/exchanges/{id}",
-        summary="One credential exchange; ?wait=S until it ends",
-        tag="credentials",
-        params=(ID, Param("wait", WAIT)),
-        response=EXCHANGE,
-        errors=(400, 401, 404, 504),
-    )
-    async def exchange(agent: Any, request: web.Request, id: str, wait: float = 0) -> Any:
-        record = await credential_records.get(agent.store, id)
-        if wait and not record.finished:
-            record = await issuing.wait_for(agent, id, {"done"}, timeout=wait)
-        return record.to_json()
 
     @api.route(
         "POST",

@@ -15,16 +15,15 @@ from wallet.errors import InputError
 
 from .exchanges import (
     EXCHANGE,
-    EXCHANGES,
-    FILTERS,
     ID,
     REASON,
     STRINGS,
     TEXT,
     WAIT,
+    Reading,
     Record,
-    listing,
     object_body,
+    register_reading,
     waiting,
 )
 from .openapi import Api, Param
@@ -70,43 +69,20 @@ def register(api: Api) -> None:
 
         return (await waiting(agent, act, proving.wait_for, wait)).to_json()
 
-    @api.route(
-        "GET",
-        "/proofs/pending",
-        summary="Proof requests waiting for your decision, each with its preview",
-        tag="proofs",
-        response=EXCHANGES,
+    register_reading(
+        api,
+        proving.EXCHANGES,
+        Reading(
+            tag="proofs",
+            path="/proofs",
+            list_summary="Presentation exchanges, oldest first",
+            one_summary="One presentation exchange (the verifier's has the report); ?wait=S",
+            roles=("verifier", "prover"),
+            pending_path="/proofs/pending",
+            pending_summary="Proof requests waiting for your decision, each with its preview",
+            pending=("prover", "request-received"),
+        ),
     )
-    async def pending(agent: Any, request: web.Request) -> Any:
-        found = await proving.list_exchanges(agent, role="prover", state="request-received")
-        return [r.to_json() for r in found]
-
-    @api.route(
-        "GET",
-        "/proofs",
-        summary="Presentation exchanges, oldest first",
-        tag="proofs",
-        params=FILTERS,
-        response=EXCHANGES,
-        errors=(400, 401, 404),
-    )
-    async def proofs(agent: Any, request: web.Request, **filters: Any) -> Any:
-        return await listing(agent, proving.list_exchanges, ("verifier", "prover"), **filters)
-
-    @api.route(
-        "GET",
-        "/proofs/{id}",
-        summary="One presentation exchange (the verifier's has the report); ?wait=S",
-        tag="proofs",
-        params=(ID, Param("wait", WAIT)),
-        response=EXCHANGE,
-        errors=(400, 401, 404, 504),
-    )
-    async def proof(agent: Any, request: web.Request, id: str, wait: float = 0) -> Any:
-        record = await proof_records.get(agent.store, id)
-        if wait and not record.finished:
-            record = await proving.wait_for(agent, id, {"done"}, timeout=wait)
-        return record.to_json()
 
     @api.route(
         "GET",
