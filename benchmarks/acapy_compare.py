@@ -33,7 +33,6 @@ import secrets
 import signal
 import socket
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -46,7 +45,7 @@ import aiohttp
 from aiohttp import web
 
 from ._common import emit, environment, parser
-from .runtime import MoiProcess, summarise_samples
+from .runtime import MoiProcess, profile_receiver
 from .runtime_workload import SIZES, connect, connection_load, message_load
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -350,37 +349,9 @@ async def measure_both(root: Path, quick: bool, rounds: int) -> tuple[dict, dict
 
 
 async def profile_moi_receiver(root: Path, quick: bool) -> dict[str, Any]:
-    """py-spy on moi's receiving agent (all threads, idle excluded), 20 v1 messages in flight."""
-    spy = Path(sys.executable).with_name("py-spy")
-    if not spy.exists():
-        sys.stderr.write("py-spy is not installed here: pip install py-spy to profile\n")
-        return {}
-    a = await asyncio.to_thread(MoiProcess(root, "PA").start)
-    b = await asyncio.to_thread(MoiProcess(root, "PB").start)
-    total, rate, out = SIZES[quick][1], 250, root / "receiver-v1.txt"
-    try:
-        async with aiohttp.ClientSession() as http:
-            da, db = a.driver(), b.driver()
-            await da.open(http)
-            await db.open(http)
-            a_conn, _ = await connect(da, db, FAMILY)
-            await message_load(da, db, a_conn, total=20, in_flight=20)
-            recorder = await asyncio.create_subprocess_exec(
-                *(str(spy), "record", "--pid", str(b.pid), "--rate", str(rate)),
-                *("--format", "raw", "--threads", "--nonblocking", "--output", str(out)),
-                stdout=asyncio.subprocess.DEVNULL,
-                stderr=asyncio.subprocess.DEVNULL,
-            )
-            await asyncio.sleep(0.5)
-            await message_load(da, db, a_conn, total=total, in_flight=20)
-            recorder.send_signal(signal.SIGINT)
-            await recorder.wait()
-            await da.close()
-            await db.close()
-    finally:
-        a.stop()
-        b.stop()
-    return summarise_samples(out.read_text(), total, rate)
+    """py-spy on moi's receiving agent (all threads, idle excluded), 20 messages in flight,
+    in the family this comparison runs."""
+    return await profile_receiver(root, quick, family=FAMILY)
 
 
 # -- the run --------------------------------------------------------------------------------------

@@ -391,20 +391,21 @@ def summarise_samples(raw: str, messages: int, rate: int) -> dict[str, Any]:
     return {"cpu_us_per_message": us(total), "by_area_us": by_area}
 
 
-async def profile_receiver(root: Path, quick: bool) -> dict[str, Any]:
+async def profile_receiver(root: Path, quick: bool, family: str = "v2") -> dict[str, Any]:
     """Sample B with py-spy (all threads, idle excluded) while 20 messages are in flight."""
     spy = Path(sys.executable).with_name("py-spy")
     if not spy.exists():
         sys.stderr.write("py-spy is not installed here: pip install py-spy to profile\n")
         return {}
-    a, b = MoiProcess(root, "PA").start(), MoiProcess(root, "PB").start()
-    total, rate, out = SIZES[quick][1], 250, root / "receiver.txt"
+    a = await asyncio.to_thread(MoiProcess(root, "PA").start)
+    b = await asyncio.to_thread(MoiProcess(root, "PB").start)
+    total, rate, out = SIZES[quick][1], 250, root / f"receiver-{family}.txt"
     try:
         async with aiohttp.ClientSession() as http:
             da, db = a.driver(), b.driver()
             await da.open(http)
             await db.open(http)
-            a_conn, _ = await connect(da, db, "v2")
+            a_conn, _ = await connect(da, db, family)
             await message_load(da, db, a_conn, total=20, in_flight=20)
             recorder = await asyncio.create_subprocess_exec(
                 str(spy),
