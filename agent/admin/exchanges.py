@@ -8,17 +8,20 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 
 from protocols.exchange.actions import Exchanges
+from protocols.exchange.records import ExchangeRecord
 from protocols.issue_credential.records import CredentialExchangeRecord
 from protocols.present_proof.records import PresentationExchangeRecord
 from wallet.errors import InputError
 
 from .openapi import Api, Param
 from .schemas import CONNECTION_REF, LIMIT, OFFSET
+
+R = TypeVar("R", bound=ExchangeRecord)
 
 WAIT = {"type": "number", "minimum": 0, "maximum": 300}
 ID = Param("id", {"type": "string", "minLength": 1, "maxLength": 1024}, where="path")
@@ -151,7 +154,12 @@ def register_reading(api: Api, exchanges: Exchanges[Any], reading: Reading) -> N
         errors=(400, 401, 404, 504),
     )
     async def one(agent: Any, request: web.Request, id: str, wait: float = 0) -> Any:
-        record = await exchanges.get(agent, id)
-        if wait and not record.finished:
-            record = await exchanges.wait_for(agent, id, {"done"}, timeout=wait)
-        return record.to_json()
+        return (await read_one(agent, exchanges, id, wait)).to_json()
+
+
+async def read_one(agent: Any, exchanges: Exchanges[R], id: str, wait: float) -> R:
+    """The exchange ``id``; with ``wait``, once it has ended (or ``TimeoutError``)."""
+    record = await exchanges.get(agent, id)
+    if wait and not record.finished:
+        record = await exchanges.wait_for(agent, id, {"done"}, timeout=wait)
+    return record

@@ -9,7 +9,6 @@ from typing import Any
 from aiohttp import web
 
 from protocols.present_proof import actions as proving
-from protocols.present_proof import records as proof_records
 from protocols.present_proof.definitions import CLAIM_FORMATS
 from wallet.errors import InputError
 
@@ -23,6 +22,7 @@ from .exchanges import (
     Reading,
     Record,
     object_body,
+    read_one,
     register_reading,
     waiting,
 )
@@ -94,9 +94,7 @@ def register(api: Api) -> None:
         errors=(400, 401, 404, 504),
     )
     async def result(agent: Any, request: web.Request, id: str, wait: float = 0) -> Any:
-        record = await proof_records.get(agent.store, id)
-        if wait and not record.finished:
-            record = await proving.wait_for(agent, id, {"done"}, timeout=wait)
+        record = await read_one(agent, proving.EXCHANGES, id, wait)
         if record.report is None:
             raise InputError(f"exchange {id} has no verification result ({record.state})")
         return record.report
