@@ -548,3 +548,14 @@ def ensure_example_plugin() -> None:
     if proc.returncode != 0:
         raise RuntimeError(f"pip install {EXAMPLE_PLUGIN} failed: {proc.stderr[-2000:]}")
     importlib.invalidate_caches()
+
+
+class AsyncAdmin:
+    """A moi process through its admin API from async tests, each call in a thread (the
+    loop stays free for the peers' own work)."""
+
+    def __init__(self, process: AgentProcess) -> None:
+        self.process = process
+
+    async def call(self, method: str, path: str, body: Any = None, **kw: Any) -> Any:
+        return await asyncio.to_thread(self.process.admin, method, path, body, **kw)

@@ -38,7 +38,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from tests.agent_procs import AdminCallError, AgentProcess, Swarm
+from tests.agent_procs import AdminCallError, AsyncAdmin, Swarm
 from tests.peers.acapy import AcaPy, AdminError
 
 pytestmark = [
@@ -56,14 +56,8 @@ ISSUE = "https://didcomm.org/issue-credential/2.0/"
 PRESENT = "https://didcomm.org/present-proof/2.0/"
 
 
-class Moi:
-    """A moi process through its admin API, each call in a thread (the loop stays free)."""
-
-    def __init__(self, process: AgentProcess) -> None:
-        self.process = process
-
-    async def call(self, method: str, path: str, body: Any = None, **kw: Any) -> Any:
-        return await asyncio.to_thread(self.process.admin, method, path, body, **kw)
+class Moi(AsyncAdmin):
+    """The moi side of these tests."""
 
     async def wait(self, probe: Callable[[], Any], *, what: str, timeout: float = 20.0) -> Any:
         deadline = time.monotonic() + timeout

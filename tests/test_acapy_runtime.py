@@ -29,7 +29,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from tests.agent_procs import AgentProcess, Swarm, ensure_example_plugin
+from tests.agent_procs import AsyncAdmin, Swarm, ensure_example_plugin
 from tests.peers.acapy import AcaPy, ConnRecord
 
 pytestmark = [
@@ -43,14 +43,8 @@ DIDCOMM = "https://didcomm.org/"
 HELLO = "https://example.org/hello/1.0/hello"
 
 
-class Moi:
-    """A moi process through its admin API, each call in a thread (the loop stays free)."""
-
-    def __init__(self, process: AgentProcess) -> None:
-        self.process = process
-
-    async def call(self, method: str, path: str, body: Any = None, **kw: Any) -> Any:
-        return await asyncio.to_thread(self.process.admin, method, path, body, **kw)
+class Moi(AsyncAdmin):
+    """The moi side of these tests."""
 
     async def connection(self, ref: str) -> dict[str, Any]:
         return await self.call("GET", f"/connections/{ref}")
