@@ -550,6 +550,25 @@ def ensure_example_plugin() -> None:
     importlib.invalidate_caches()
 
 
+async def poll_until(
+    probe: Callable[[], Coroutine[Any, Any, Any]],
+    what: str,
+    *,
+    timeout: float = 20.0,
+    every: float = 0.05,
+) -> Any:
+    """The first truthy answer of ``probe``, asked every ``every`` seconds; ``TimeoutError``
+    naming ``what`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = await probe()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout:g} s waiting for {what}")
+        await asyncio.sleep(every)
+
+
 class AsyncAdmin:
     """A moi process through its admin API from async tests, each call in a thread (the
     loop stays free for the peers' own work)."""
@@ -559,3 +578,6 @@ class AsyncAdmin:
 
     async def call(self, method: str, path: str, body: Any = None, **kw: Any) -> Any:
         return await asyncio.to_thread(self.process.admin, method, path, body, **kw)
+
+    async def wait(self, probe: Callable[[], Any], *, what: str, timeout: float = 20.0) -> Any:
+        return await poll_until(probe, f"moi: {what}", timeout=timeout)

@@ -30,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,16 +58,6 @@ PRESENT = "https://didcomm.org/present-proof/2.0/"
 
 class Moi(AsyncAdmin):
     """The moi side of these tests."""
-
-    async def wait(self, probe: Callable[[], Any], *, what: str, timeout: float = 20.0) -> Any:
-        deadline = time.monotonic() + timeout
-        while True:
-            found = await probe()
-            if found:
-                return found
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"moi: timed out after {timeout:g} s waiting for {what}")
-            await asyncio.sleep(0.05)
 
     async def exchange(self, kind: str, thread_id: str, states: tuple[str, ...]) -> dict[str, Any]:
         """moi's credential (``kind="cred"``) or proof exchange on a thread, once in ``states``."""

@@ -17,14 +17,13 @@ through the harness in ``tests.peers.acapy``.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.agent_procs import AgentProcess, Swarm
+from tests.agent_procs import AgentProcess, Swarm, poll_until
 from tests.peers.acapy import AcaPy, acapy_factory  # noqa: F401 (a fixture)
 
 pytestmark = [pytest.mark.interop, pytest.mark.slow]
@@ -37,14 +36,7 @@ async def _call(process: AgentProcess, method: str, path: str, body: Any = None,
 
 
 async def _wait(probe: Callable[[], Awaitable[Any]], what: str, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = await probe()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout:g} s waiting for {what}")
-        await asyncio.sleep(0.1)
+    return await poll_until(probe, what, timeout=timeout, every=0.1)
 
 
 async def _moi_completed(process: AgentProcess, ref: str) -> dict[str, Any] | None:

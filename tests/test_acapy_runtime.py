@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,16 +50,6 @@ class Moi(AsyncAdmin):
 
     async def events(self, topic: str) -> list[dict[str, Any]]:
         return await self.call("GET", "/events", params={"topic": topic, "limit": 1000})
-
-    async def wait(self, probe: Callable[[], Any], *, what: str, timeout: float = 20.0) -> Any:
-        deadline = time.monotonic() + timeout
-        while True:
-            found = await probe()
-            if found:
-                return found
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"moi: timed out after {timeout:g} s waiting for {what}")
-            await asyncio.sleep(0.05)
 
     async def wait_event(
         self, topic: str, match: Callable[[dict[str, Any]], bool], *, timeout: float = 20.0
